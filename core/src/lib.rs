@@ -1,0 +1,17 @@
+//! The Eye's shared core: the event and its parsing, the queue contract (envelope, names,
+//! headers), settings pieces, telemetry and shutdown. No sockets here: api and worker own
+//! their connections.
+
+pub mod envelope;
+pub mod event;
+pub mod queue;
+pub mod secret;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+pub mod timestamp;
+
+pub use envelope::{Envelope, EnvelopeV1, Source};
+pub use event::{Event, EventIn, EventError};
+pub use queue::Topology;
+pub use secret::Secret;

@@ -1,0 +1,50 @@
+//! The queue contract: exchange, queue and dead-letter names, and the message headers.
+//! Defined once here; the api's publisher and the worker's consumer are the only users.
+
+/// Routing key of event messages on the events exchange.
+pub const EVENT_ROUTING_KEY: &str = "event";
+/// Message header carrying the HTTP request id into the worker's span.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Content type of every envelope.
+pub const CONTENT_TYPE: &str = "application/json";
+/// Deliveries of one message before RabbitMQ moves it to the poison queue: a message that
+/// crashes every worker that takes it must not block the queue forever.
+pub const DELIVERY_LIMIT: i64 = 20;
+
+/// The names of the broker objects of one deployment. A namespace keeps deployments (and
+/// tests, each of which takes a random one) apart on one broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// Durable direct exchange the producers publish to.
+    pub exchange: String,
+    /// Durable quorum queue the workers consume.
+    pub queue: String,
+    /// Fanout exchange receiving messages dead-lettered by the broker (delivery limit).
+    pub poison_exchange: String,
+    /// Durable quorum queue keeping those messages for an operator.
+    pub poison_queue: String,
+}
+
+impl Topology {
+    pub fn new(namespace: &str) -> Self {
+        Self {
+            exchange: format!("{namespace}.events"),
+            queue: format!("{namespace}.events.ingest"),
+            poison_exchange: format!("{namespace}.events.poison"),
+            poison_queue: format!("{namespace}.events.poison"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_derived_from_the_namespace() {
+        let t = Topology::new("eye");
+        assert_eq!(t.exchange, "eye.events");
+        assert_eq!(t.queue, "eye.events.ingest");
+        assert_ne!(Topology::new("a").queue, Topology::new("b").queue);
+    }
+}
