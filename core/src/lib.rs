@@ -2,6 +2,9 @@
 //! headers), settings pieces, telemetry and shutdown. No sockets here: api and worker own
 //! their connections.
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
+pub mod entity;
 pub mod envelope;
 pub mod event;
 pub mod queue;

@@ -1,1 +1,58 @@
+//! The Eye's schema, versioned with sea-orm-migration. One file per change; a migration that
+//! has landed is history and is never edited.
 
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbErr, Statement};
+
+mod m20261125_000001_events;
+mod m20261125_000002_dead_letters;
+
+/// Applies the migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_events::Migration),
+            Box::new(m20261125_000002_dead_letters::Migration),
+        ]
+    }
+}
+
+/// Creates the database named in `database_url` when it does not exist yet (connecting to
+/// the server's `postgres` database to do so), so a fresh machine needs no manual step.
+pub async fn ensure_database(database_url: &str) -> Result<(), DbErr> {
+    let mut admin_url =
+        url::Url::parse(database_url).map_err(|e| DbErr::Custom(format!("DATABASE_URL: {e}")))?;
+    let name = admin_url.path().trim_start_matches('/').to_owned();
+    if name.is_empty() {
+        return Err(DbErr::Custom("DATABASE_URL names no database".into()));
+    }
+    admin_url.set_path("/postgres");
+    let admin = Database::connect(admin_url.as_str()).await?;
+    let backend = admin.get_database_backend();
+    let exists = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [name.clone().into()],
+        ))
+        .await?
+        .is_some();
+    if !exists {
+        let quoted = name.replace('"', "\"\"");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{quoted}\""))
+            .await?;
+    }
+    admin.close().await
+}
+
+/// Creates the database if needed and applies every pending migration.
+pub async fn prepare(database_url: &str) -> Result<(), DbErr> {
+    ensure_database(database_url).await?;
+    let db = Database::connect(database_url).await?;
+    Migrator::up(&db, None).await?;
+    db.close().await
+}

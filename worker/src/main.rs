@@ -1,1 +1,12 @@
-fn main() {}
+use clap::Parser;
+use eye_worker::{Worker, WorkerSettings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    dotenvy::dotenv().ok();
+    let settings = WorkerSettings::parse();
+    eye_core::telemetry::init(&settings.telemetry)?;
+    let shutdown = eye_core::shutdown::on_signal();
+    Worker::build(settings).await?.run_until_stopped(shutdown).await;
+    Ok(())
+}

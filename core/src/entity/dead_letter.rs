@@ -1,0 +1,39 @@
+//! A refused event or an undecodable message (table `dead_letters`), one row per event.
+
+// The entity derives expand to code that names the prelude's items unqualified: the one
+// place a sea-orm glob import is needed.
+use sea_orm::entity::prelude::*;
+
+/// `kind` of a dead letter whose event failed validation.
+pub const KIND_INVALID: &str = "invalid";
+/// `kind` of a dead letter whose message could not be decoded into an envelope.
+pub const KIND_UNDECODABLE: &str = "undecodable";
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "dead_letters")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub kind: String,
+    pub app_id: Option<String>,
+    pub event_id: Option<Uuid>,
+    pub source: Option<String>,
+    pub category: Option<String>,
+    pub name: Option<String>,
+    pub validator: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub reasons: Json,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub payload: Option<Json>,
+    pub raw: Option<Vec<u8>>,
+    pub attempts: i32,
+    pub first_seen: DateTimeUtc,
+    pub last_seen: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,5 @@
+//! sea-orm entities of the tables the migrations create. Storage types only: the HTTP bodies
+//! and the queue envelope are their own types.
+
+pub mod dead_letter;
+pub mod event;

@@ -1,0 +1,254 @@
+//! From message bodies to rows: decode, validate, and commit a batch. No broker types here,
+//! so the whole judgement is testable without RabbitMQ.
+
+use chrono::{Datelike, Utc};
+use eye_core::entity::{dead_letter, event};
+use eye_core::{Envelope, EnvelopeV1};
+use sea_orm::{ActiveValue, DbErr};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::storage::{Committed, Store};
+use crate::validation::{Subject, ValidatorSet, Violation};
+
+/// Name recorded on dead letters refused by the storage constraints themselves.
+pub const STORAGE_RULE: &str = "storable";
+
+/// What became of one message.
+#[derive(Debug)]
+pub enum Verdict {
+    /// A valid event, to be stored.
+    Store(Box<event::ActiveModel>),
+    /// A refused event or an undecodable message, to be dead-lettered.
+    Refuse(Box<dead_letter::ActiveModel>),
+}
+
+/// Decodes and judges messages, and commits batches of verdicts.
+#[derive(Debug)]
+pub struct Pipeline {
+    validators: ValidatorSet,
+    store: Store,
+}
+
+impl Pipeline {
+    pub fn new(validators: ValidatorSet, store: Store) -> Self {
+        Self { validators, store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Judges one message body.
+    pub fn judge(&self, body: &[u8]) -> Verdict {
+        let envelope = match Envelope::from_json(body) {
+            Ok(Envelope::V1(v1)) => v1,
+            Err(e) => return Verdict::Refuse(Box::new(undecodable(body, &e.to_string()))),
+        };
+        let subject = Subject {
+            app_id: &envelope.app_id,
+            source: &envelope.source,
+            received_at: envelope.received_at,
+            event: &envelope.event,
+        };
+        let mut violations = storable(&envelope);
+        if violations.is_empty() {
+            violations = self.validators.validate(&subject);
+        }
+        if violations.is_empty() {
+            Verdict::Store(Box::new(event_row(envelope)))
+        } else {
+            tracing::warn!(
+                event_id = %envelope.event.id,
+                app_id = %envelope.app_id,
+                request_id = envelope.request_id.as_deref().unwrap_or("-"),
+                ?violations,
+                "event refused"
+            );
+            Verdict::Refuse(Box::new(refused(&envelope, &violations)))
+        }
+    }
+
+    /// Judges every message of a batch.
+    pub fn judge_all<'a>(&self, bodies: impl IntoIterator<Item = &'a [u8]>) -> Judged {
+        let mut judged = Judged::default();
+        for body in bodies {
+            match self.judge(body) {
+                Verdict::Store(row) => judged.events.push(*row),
+                Verdict::Refuse(row) => judged.dead_letters.push(*row),
+            }
+        }
+        judged
+    }
+
+    /// Commits a judged batch in one transaction.
+    pub async fn commit(&self, judged: Judged) -> Result<Committed, DbErr> {
+        self.store.commit(judged.events, judged.dead_letters).await
+    }
+}
+
+/// The rows a batch turned into.
+#[derive(Debug, Clone, Default)]
+pub struct Judged {
+    pub events: Vec<event::ActiveModel>,
+    pub dead_letters: Vec<dead_letter::ActiveModel>,
+}
+
+/// Constraints of the database itself (PostgreSQL text and jsonb hold no NUL character;
+/// timestamps stay within years 1..=9999). An event breaking them would fail its whole batch
+/// on every retry, so it is refused here, by name, instead.
+fn storable(envelope: &EnvelopeV1) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut refuse = |field: &str, message: &str| {
+        out.push(Violation {
+            validator: STORAGE_RULE.into(),
+            field: field.into(),
+            message: message.into(),
+        });
+    };
+    let e = &envelope.event;
+    for (field, text) in [
+        ("/category", e.category.as_str()),
+        ("/name", e.name.as_str()),
+        ("/app_id", envelope.app_id.as_str()),
+    ] {
+        if text.contains('\0') {
+            refuse(field, "contains a NUL character, which cannot be stored");
+        }
+    }
+    if let Some(pointer) = first_nul_in(&Value::Object(e.data.clone()), "/data") {
+        refuse(&pointer, "contains a NUL character, which cannot be stored");
+    }
+    if !(1..=9999).contains(&e.timestamp.year()) {
+        refuse("/timestamp", "year must be between 1 and 9999");
+    }
+    out
+}
+
+fn first_nul_in(value: &Value, at: &str) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(at.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| first_nul_in(v, &format!("{at}/{i}"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            // The pointer itself is stored as text, so a NUL in a key is written escaped.
+            let token = crate::validation::pointer_token(k).replace('\0', "\\u0000");
+            let here = format!("{at}/{token}");
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                first_nul_in(v, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn event_row(envelope: EnvelopeV1) -> event::ActiveModel {
+    let e = envelope.event;
+    event::ActiveModel {
+        app_id: ActiveValue::Set(envelope.app_id),
+        id: ActiveValue::Set(e.id),
+        session_id: ActiveValue::Set(e.session_id),
+        category: ActiveValue::Set(e.category),
+        name: ActiveValue::Set(e.name),
+        data: ActiveValue::Set(Value::Object(e.data)),
+        timestamp: ActiveValue::Set(e.timestamp),
+        source: ActiveValue::Set(envelope.source.to_string()),
+        received_at: ActiveValue::Set(envelope.received_at),
+        stored_at: ActiveValue::NotSet,
+    }
+}
+
+fn refused(envelope: &EnvelopeV1, violations: &[Violation]) -> dead_letter::ActiveModel {
+    let first = &violations[0];
+    let now = Utc::now();
+    // An event refused for holding NUL characters cannot go into jsonb or text columns:
+    // it is kept byte for byte in `raw` instead.
+    let storable = violations.iter().all(|v| v.validator != STORAGE_RULE);
+    let text = |s: &str| (!s.contains('\0')).then(|| s.to_owned());
+    let whole = Envelope::V1(envelope.clone());
+    let (payload, raw) = if storable {
+        (serde_json::to_value(&whole).ok(), None)
+    } else {
+        (None, Some(whole.to_json()))
+    };
+    dead_letter::ActiveModel {
+        id: ActiveValue::Set(Uuid::now_v7()),
+        kind: ActiveValue::Set(dead_letter::KIND_INVALID.into()),
+        app_id: ActiveValue::Set(text(&envelope.app_id)),
+        event_id: ActiveValue::Set(Some(envelope.event.id)),
+        source: ActiveValue::Set(text(&envelope.source.to_string())),
+        category: ActiveValue::Set(text(&envelope.event.category)),
+        name: ActiveValue::Set(text(&envelope.event.name)),
+        validator: ActiveValue::Set(Some(first.validator.clone())),
+        field: ActiveValue::Set(Some(first.field.clone())),
+        message: ActiveValue::Set(first.message.clone()),
+        reasons: ActiveValue::Set(serde_json::to_value(violations).unwrap_or_default()),
+        payload: ActiveValue::Set(payload),
+        raw: ActiveValue::Set(raw),
+        attempts: ActiveValue::NotSet,
+        first_seen: ActiveValue::Set(now),
+        last_seen: ActiveValue::Set(now),
+    }
+}
+
+fn undecodable(body: &[u8], reason: &str) -> dead_letter::ActiveModel {
+    tracing::warn!(bytes = body.len(), reason, "undecodable message");
+    let now = Utc::now();
+    // Keep the body as JSON too when it is JSON (a wrong shape rather than garbage); jsonb
+    // refuses NUL characters, so such bodies stay in `raw` only.
+    let payload = serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(|v| first_nul_in(v, "").is_none());
+    dead_letter::ActiveModel {
+        id: ActiveValue::Set(Uuid::now_v7()),
+        kind: ActiveValue::Set(dead_letter::KIND_UNDECODABLE.into()),
+        app_id: ActiveValue::Set(None),
+        event_id: ActiveValue::Set(None),
+        source: ActiveValue::Set(None),
+        category: ActiveValue::Set(None),
+        name: ActiveValue::Set(None),
+        validator: ActiveValue::Set(Some("envelope".into())),
+        field: ActiveValue::Set(None),
+        message: ActiveValue::Set(format!("cannot decode the message: {reason}")),
+        reasons: ActiveValue::Set(Value::Array(Vec::new())),
+        payload: ActiveValue::Set(payload),
+        raw: ActiveValue::Set(Some(body.to_vec())),
+        attempts: ActiveValue::NotSet,
+        first_seen: ActiveValue::Set(now),
+        last_seen: ActiveValue::Set(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope(data: Value, timestamp: &str) -> EnvelopeV1 {
+        serde_json::from_value(json!({
+            "app_id": "app",
+            "source": "http",
+            "received_at": "2024-01-01T00:00:00Z",
+            "event": {
+                "id": "0190a5a0-0000-7000-8000-000000000001",
+                "session_id": "e2085be5-9137-4e4e-80b5-f1ffddc25423",
+                "category": "c", "name": "n", "data": data, "timestamp": timestamp
+            }
+        }))
+        .expect("envelope")
+    }
+
+    #[test]
+    fn nul_characters_and_far_years_are_refused_by_pointer() {
+        let ok = envelope(json!({"a": ["x"]}), "2024-01-01T00:00:00Z");
+        assert!(storable(&ok).is_empty());
+        let nul = envelope(json!({"a": ["x", "b\u{0}"]}), "2024-01-01T00:00:00Z");
+        assert_eq!(storable(&nul)[0].field, "/data/a/1");
+        let key = envelope(json!({"k\u{0}": 1}), "2024-01-01T00:00:00Z");
+        assert_eq!(storable(&key)[0].field, "/data/k\\u0000");
+    }
+}

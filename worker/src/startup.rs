@@ -1,0 +1,45 @@
+//! Building the worker from its settings, and running it until told to stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database};
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer;
+use crate::pipeline::Pipeline;
+use crate::settings::WorkerSettings;
+use crate::storage::Store;
+use crate::validation::{Registry, default_rules};
+
+/// A worker ready to consume.
+pub struct Worker {
+    settings: WorkerSettings,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Worker {
+    /// Checks the settings and the validation rules (refusing to start on a bad one) and
+    /// prepares a lazy database pool, so the worker starts even while the database is down.
+    pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
+        settings.check()?;
+        let validators = Registry::builtin().build(&default_rules(settings.max_future_skew_secs))?;
+        let mut options = ConnectOptions::new(settings.database.url.expose().clone());
+        options
+            .max_connections(settings.database.max_connections)
+            .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
+            .connect_lazy(true)
+            .sqlx_logging(false);
+        let db = Database::connect(options).await?;
+        Ok(Self {
+            pipeline: Arc::new(Pipeline::new(validators, Store::new(db))),
+            settings,
+        })
+    }
+
+    /// Consumes until `shutdown` is cancelled; then finishes and acks the batch in hand.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        consumer::run(&self.settings, self.pipeline, shutdown).await;
+        tracing::info!("worker stopped");
+    }
+}

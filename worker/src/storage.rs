@@ -1,0 +1,104 @@
+//! Storage of a judged batch in PostgreSQL with sea-orm: the valid events and the dead
+//! letters of one batch are written in one transaction, idempotently.
+
+use std::collections::HashSet;
+
+use eye_core::entity::{dead_letter, event};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, TransactionTrait, TryInsertResult};
+
+/// What one commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// New event rows.
+    pub stored: u64,
+    /// Valid events whose (application, id) was already stored: retries and redeliveries.
+    pub duplicates: u64,
+    /// Dead letters written or, for a refused event seen before, updated.
+    pub dead_lettered: u64,
+}
+
+/// The events database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    /// Writes the batch in one transaction. Events already stored are skipped (ON CONFLICT
+    /// DO NOTHING on the primary key); a refused event seen before bumps its dead letter's
+    /// `attempts` and `last_seen` instead of adding a row.
+    pub async fn commit(
+        &self,
+        events: Vec<event::ActiveModel>,
+        dead_letters: Vec<dead_letter::ActiveModel>,
+    ) -> Result<Committed, DbErr> {
+        let offered = events.len() as u64;
+        let dead_letters = unique_dead_letters(dead_letters);
+        let dead_lettered = dead_letters.len() as u64;
+        let txn = self.db.begin().await?;
+        let stored = if events.is_empty() {
+            0
+        } else {
+            match event::Entity::insert_many(events)
+                .on_conflict_do_nothing()
+                .exec_without_returning(&txn)
+                .await?
+            {
+                TryInsertResult::Inserted(n) => n,
+                TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
+            }
+        };
+        if !dead_letters.is_empty() {
+            let on_conflict = OnConflict::columns([
+                dead_letter::Column::AppId,
+                dead_letter::Column::EventId,
+            ])
+            .update_columns([
+                dead_letter::Column::Validator,
+                dead_letter::Column::Field,
+                dead_letter::Column::Message,
+                dead_letter::Column::Reasons,
+                dead_letter::Column::Payload,
+                dead_letter::Column::LastSeen,
+            ])
+            .value(
+                dead_letter::Column::Attempts,
+                Expr::col((dead_letter::Entity, dead_letter::Column::Attempts)).add(1),
+            )
+            .to_owned();
+            dead_letter::Entity::insert_many(dead_letters)
+                .on_conflict(on_conflict)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(Committed {
+            stored,
+            duplicates: offered - stored,
+            dead_lettered,
+        })
+    }
+}
+
+/// PostgreSQL refuses an upsert that touches one row twice, so a batch holding the same
+/// refused event twice (a client retry, a redelivery) keeps only its last copy.
+fn unique_dead_letters(mut rows: Vec<dead_letter::ActiveModel>) -> Vec<dead_letter::ActiveModel> {
+    let mut seen = HashSet::new();
+    rows.reverse();
+    rows.retain(|row| match (row.app_id.try_as_ref(), row.event_id.try_as_ref()) {
+        (Some(Some(app)), Some(Some(id))) => seen.insert((app.clone(), *id)),
+        _ => true,
+    });
+    rows.reverse();
+    rows
+}
