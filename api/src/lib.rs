@@ -1,1 +1,16 @@
+//! The Eye's HTTP API: authenticates applications, checks events at the edge, publishes
+//! them durably to RabbitMQ and answers 202 only after the broker's confirm.
 
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod extract;
+pub mod ingest;
+pub mod publisher;
+mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+
+pub use settings::ApiSettings;
+pub use startup::Application;

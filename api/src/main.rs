@@ -1,1 +1,23 @@
-fn main() {}
+use clap::Parser;
+use eye_api::Application;
+use eye_api::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    dotenvy::dotenv().ok();
+    match Cli::parse().command {
+        Command::Serve(settings) => {
+            eye_core::telemetry::init(&settings.telemetry)?;
+            let shutdown = eye_core::shutdown::on_signal();
+            Application::build(*settings)
+                .await?
+                .run_until_stopped(shutdown)
+                .await?;
+        }
+        Command::Token(args) => {
+            println!("application: {}", args.app);
+            println!("{}", eye_api::cli::token(&args)?);
+        }
+    }
+    Ok(())
+}

@@ -146,7 +146,10 @@ mod tests {
         let event = wire(json!({})).into_event().expect("valid");
         assert_eq!(event.id.get_version_num(), 7);
         assert_eq!(event.category, "page interaction");
-        assert_eq!(event.timestamp.to_rfc3339(), "2021-01-01T09:15:27.243860+00:00");
+        assert_eq!(
+            event.timestamp.to_rfc3339(),
+            "2021-01-01T09:15:27.243860+00:00"
+        );
     }
 
     #[test]

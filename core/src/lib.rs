@@ -15,6 +15,6 @@ pub mod telemetry;
 pub mod timestamp;
 
 pub use envelope::{Envelope, EnvelopeV1, Source};
-pub use event::{Event, EventIn, EventError};
+pub use event::{Event, EventError, EventIn};
 pub use queue::Topology;
 pub use secret::Secret;

@@ -14,16 +14,27 @@ use crate::secret::Secret;
 pub struct AmqpSettings {
     /// AMQP URL of RabbitMQ (holds the password, so it is never logged).
     #[arg(
+        id = "amqp_url",
         long = "amqp-url",
         env = "AMQP_URL",
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     pub url: Secret<String>,
     /// Prefix of exchange and queue names; deployments sharing a broker use different ones.
-    #[arg(long = "amqp-namespace", env = "EYE_AMQP_NAMESPACE", default_value = "eye")]
+    #[arg(
+        id = "amqp_namespace",
+        long = "amqp-namespace",
+        env = "EYE_AMQP_NAMESPACE",
+        default_value = "eye"
+    )]
     pub namespace: String,
     /// Seconds allowed for connecting to the broker before trying again.
-    #[arg(long = "amqp-connect-timeout", env = "EYE_AMQP_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
+    #[arg(
+        id = "amqp_connect_timeout",
+        long = "amqp-connect-timeout",
+        env = "EYE_AMQP_CONNECT_TIMEOUT_SECS",
+        default_value_t = 5
+    )]
     pub connect_timeout_secs: u64,
 }
 
@@ -42,16 +53,27 @@ impl AmqpSettings {
 pub struct DatabaseSettings {
     /// PostgreSQL URL (may hold a password, so it is never logged).
     #[arg(
+        id = "database_url",
         long = "database-url",
         env = "DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/eye"
     )]
     pub url: Secret<String>,
     /// Connections in the pool; a worker needs one per batch in flight, the api few.
-    #[arg(long = "database-max-connections", env = "EYE_DATABASE_MAX_CONNECTIONS", default_value_t = 8)]
+    #[arg(
+        id = "database_max_connections",
+        long = "database-max-connections",
+        env = "EYE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 8
+    )]
     pub max_connections: u32,
     /// Seconds to wait for a pooled connection before failing the operation.
-    #[arg(long = "database-acquire-timeout", env = "EYE_DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 5)]
+    #[arg(
+        id = "database_acquire_timeout",
+        long = "database-acquire-timeout",
+        env = "EYE_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 5
+    )]
     pub acquire_timeout_secs: u64,
 }
 
@@ -59,10 +81,10 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Args)]
 pub struct TelemetrySettings {
     /// `pretty` for people, `json` for log collectors.
-    #[arg(long = "log-format", env = "EYE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    #[arg(id = "log_format", long = "log-format", env = "EYE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
     /// tracing-subscriber filter, e.g. `info` or `eye_worker=debug,info`.
-    #[arg(long = "log", env = "EYE_LOG", default_value = "info")]
+    #[arg(id = "log", long = "log", env = "EYE_LOG", default_value = "info")]
     pub filter: String,
 }
 

@@ -8,9 +8,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// Why a timestamp was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid timestamp {0:?}: expected RFC 3339 or `YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM]`"
-)]
+#[error("invalid timestamp {0:?}: expected RFC 3339 or `YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM]`")]
 pub struct TimestampError(pub String);
 
 /// Longest input we try to parse; anything longer is not a timestamp.
@@ -71,9 +69,14 @@ mod tests {
     fn fraction_is_optional() {
         assert_eq!(
             utc("2021-01-01 09:15:27"),
-            Utc.with_ymd_and_hms(2021, 1, 1, 9, 15, 27).single().expect("valid")
+            Utc.with_ymd_and_hms(2021, 1, 1, 9, 15, 27)
+                .single()
+                .expect("valid")
         );
-        assert_eq!(utc("2021-01-01 09:15:27Z"), utc("2021-01-01T09:15:27+00:00"));
+        assert_eq!(
+            utc("2021-01-01 09:15:27Z"),
+            utc("2021-01-01T09:15:27+00:00")
+        );
     }
 
     #[test]

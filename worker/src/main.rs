@@ -7,6 +7,9 @@ async fn main() -> anyhow::Result<()> {
     let settings = WorkerSettings::parse();
     eye_core::telemetry::init(&settings.telemetry)?;
     let shutdown = eye_core::shutdown::on_signal();
-    Worker::build(settings).await?.run_until_stopped(shutdown).await;
+    Worker::build(settings)
+        .await?
+        .run_until_stopped(shutdown)
+        .await;
     Ok(())
 }

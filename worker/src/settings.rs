@@ -77,7 +77,8 @@ mod tests {
 
     #[test]
     fn prefetch_below_batch_size_is_refused_by_name() {
-        let s = WorkerSettings::parse_from(["eye-worker", "--prefetch", "10", "--batch-size", "20"]);
+        let s =
+            WorkerSettings::parse_from(["eye-worker", "--prefetch", "10", "--batch-size", "20"]);
         let err = s.check().expect_err("inconsistent");
         assert!(err.to_string().contains("EYE_WORKER_PREFETCH"));
     }

@@ -23,7 +23,8 @@ impl Worker {
     /// prepares a lazy database pool, so the worker starts even while the database is down.
     pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
         settings.check()?;
-        let validators = Registry::builtin().build(&default_rules(settings.max_future_skew_secs))?;
+        let validators =
+            Registry::builtin().build(&default_rules(settings.max_future_skew_secs))?;
         let mut options = ConnectOptions::new(settings.database.url.expose().clone());
         options
             .max_connections(settings.database.max_connections)

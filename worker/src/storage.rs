@@ -59,23 +59,21 @@ impl Store {
             }
         };
         if !dead_letters.is_empty() {
-            let on_conflict = OnConflict::columns([
-                dead_letter::Column::AppId,
-                dead_letter::Column::EventId,
-            ])
-            .update_columns([
-                dead_letter::Column::Validator,
-                dead_letter::Column::Field,
-                dead_letter::Column::Message,
-                dead_letter::Column::Reasons,
-                dead_letter::Column::Payload,
-                dead_letter::Column::LastSeen,
-            ])
-            .value(
-                dead_letter::Column::Attempts,
-                Expr::col((dead_letter::Entity, dead_letter::Column::Attempts)).add(1),
-            )
-            .to_owned();
+            let on_conflict =
+                OnConflict::columns([dead_letter::Column::AppId, dead_letter::Column::EventId])
+                    .update_columns([
+                        dead_letter::Column::Validator,
+                        dead_letter::Column::Field,
+                        dead_letter::Column::Message,
+                        dead_letter::Column::Reasons,
+                        dead_letter::Column::Payload,
+                        dead_letter::Column::LastSeen,
+                    ])
+                    .value(
+                        dead_letter::Column::Attempts,
+                        Expr::col((dead_letter::Entity, dead_letter::Column::Attempts)).add(1),
+                    )
+                    .to_owned();
             dead_letter::Entity::insert_many(dead_letters)
                 .on_conflict(on_conflict)
                 .exec_without_returning(&txn)
@@ -95,10 +93,12 @@ impl Store {
 fn unique_dead_letters(mut rows: Vec<dead_letter::ActiveModel>) -> Vec<dead_letter::ActiveModel> {
     let mut seen = HashSet::new();
     rows.reverse();
-    rows.retain(|row| match (row.app_id.try_as_ref(), row.event_id.try_as_ref()) {
-        (Some(Some(app)), Some(Some(id))) => seen.insert((app.clone(), *id)),
-        _ => true,
-    });
+    rows.retain(
+        |row| match (row.app_id.try_as_ref(), row.event_id.try_as_ref()) {
+            (Some(Some(app)), Some(Some(id))) => seen.insert((app.clone(), *id)),
+            _ => true,
+        },
+    );
     rows.reverse();
     rows
 }

@@ -157,7 +157,11 @@ pub fn default_rules(max_future_skew_secs: u32) -> Vec<RuleConfig> {
             config: json!({ "max_future_skew_secs": max_future_skew_secs }),
         },
         required("page interaction", "pageview", &["host", "path"]),
-        required("page interaction", "cta click", &["host", "path", "element"]),
+        required(
+            "page interaction",
+            "cta click",
+            &["host", "path", "element"],
+        ),
         required("form interaction", "submit", &["host", "path", "form"]),
     ]
 }
@@ -169,14 +173,19 @@ mod tests {
 
     #[test]
     fn default_rules_build_and_judge_the_seed_types() {
-        let set = Registry::builtin().build(&default_rules(300)).expect("rules");
+        let set = Registry::builtin()
+            .build(&default_rules(300))
+            .expect("rules");
         let ok = event(
             "page interaction",
             "cta click",
             json!({"host": "h", "path": "/", "element": "btn"}),
             "2024-01-01T00:00:00Z",
         );
-        assert!(set.validate(&subject(&ok, "2024-01-01T00:00:00Z")).is_empty());
+        assert!(
+            set.validate(&subject(&ok, "2024-01-01T00:00:00Z"))
+                .is_empty()
+        );
 
         let bad = event(
             "page interaction",
@@ -191,15 +200,23 @@ mod tests {
             .collect();
         assert_eq!(
             found,
-            [("timestamp_bounds", "/timestamp"), ("required_keys", "/data/element")]
+            [
+                ("timestamp_bounds", "/timestamp"),
+                ("required_keys", "/data/element")
+            ]
         );
     }
 
     #[test]
     fn rules_apply_only_to_their_types() {
-        let set = Registry::builtin().build(&default_rules(300)).expect("rules");
+        let set = Registry::builtin()
+            .build(&default_rules(300))
+            .expect("rules");
         let other = event("custom", "thing", json!({}), "2024-01-01T00:00:00Z");
-        assert!(set.validate(&subject(&other, "2024-01-01T00:00:00Z")).is_empty());
+        assert!(
+            set.validate(&subject(&other, "2024-01-01T00:00:00Z"))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -214,7 +231,10 @@ mod tests {
         });
         let err = Registry::builtin().build(&rules).expect_err("unknown kind");
         assert_eq!(err.index, 5);
-        assert!(err.to_string().contains("known: required_keys, timestamp_bounds"));
+        assert!(
+            err.to_string()
+                .contains("known: required_keys, timestamp_bounds")
+        );
 
         rules.pop();
         rules[1].config = json!({"keys": "host"});

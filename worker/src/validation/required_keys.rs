@@ -64,7 +64,10 @@ mod tests {
         let cases = [
             (json!({"host": "h", "path": "/", "a/b": 1}), vec![]),
             (json!({"host": "h", "a/b": 1}), vec!["/data/path"]),
-            (json!({"host": null, "path": "/", "a/b": 1}), vec!["/data/host"]),
+            (
+                json!({"host": null, "path": "/", "a/b": 1}),
+                vec!["/data/host"],
+            ),
             (json!({}), vec!["/data/host", "/data/path", "/data/a~1b"]),
         ];
         for (data, fields) in cases {

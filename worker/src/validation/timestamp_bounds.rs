@@ -106,12 +106,20 @@ mod tests {
             .build(&json!({"max_future_skew_secs": 60}))
             .expect("config");
         let e = event("c", "n", json!({}), "1999-01-01T00:00:00Z");
-        assert!(validator.validate(&subject(&e, "2024-01-01T12:00:00Z")).is_empty());
+        assert!(
+            validator
+                .validate(&subject(&e, "2024-01-01T12:00:00Z"))
+                .is_empty()
+        );
     }
 
     #[test]
     fn bad_configuration_is_refused() {
-        for config in [json!({}), json!({"max_future_skew_secs": -1}), json!({"max_future_skew_secs": 1, "typo": 2})] {
+        for config in [
+            json!({}),
+            json!({"max_future_skew_secs": -1}),
+            json!({"max_future_skew_secs": 1, "typo": 2}),
+        ] {
             assert!(TimestampBoundsFactory.build(&config).is_err(), "{config}");
         }
     }

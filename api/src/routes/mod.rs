@@ -1,0 +1,18 @@
+//! The HTTP routes, one file per resource, merged once here.
+
+mod events;
+mod health;
+
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Every route, with JSON 404 and 405 answers.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(events::router())
+        .merge(health::router())
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
