@@ -84,6 +84,12 @@ fn is_json(req: &Request) -> bool {
 /// Deserializes, naming the field at fault: syntax errors are 400, a well-formed body of the
 /// wrong shape is 422.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::MalformedJson(
+            "the body must be a JSON object".into(),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

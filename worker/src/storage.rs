@@ -1,11 +1,14 @@
 //! Storage of a judged batch in PostgreSQL with sea-orm: the valid events and the dead
 //! letters of one batch are written in one transaction, idempotently.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use eye_core::entity::{dead_letter, event};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, TransactionTrait, TryInsertResult};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue, DatabaseConnection, DbErr, EntityTrait, TransactionTrait, TryInsertResult,
+};
+use uuid::Uuid;
 
 /// What one commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,7 +74,7 @@ impl Store {
                     ])
                     .value(
                         dead_letter::Column::Attempts,
-                        Expr::col((dead_letter::Entity, dead_letter::Column::Attempts)).add(1),
+                        Expr::cust("dead_letters.attempts + excluded.attempts"),
                     )
                     .to_owned();
             dead_letter::Entity::insert_many(dead_letters)
@@ -89,16 +92,31 @@ impl Store {
 }
 
 /// PostgreSQL refuses an upsert that touches one row twice, so a batch holding the same
-/// refused event twice (a client retry, a redelivery) keeps only its last copy.
-fn unique_dead_letters(mut rows: Vec<dead_letter::ActiveModel>) -> Vec<dead_letter::ActiveModel> {
-    let mut seen = HashSet::new();
-    rows.reverse();
-    rows.retain(
-        |row| match (row.app_id.try_as_ref(), row.event_id.try_as_ref()) {
-            (Some(Some(app)), Some(Some(id))) => seen.insert((app.clone(), *id)),
-            _ => true,
-        },
-    );
-    rows.reverse();
-    rows
+/// refused event more than once (a client retry, a redelivery) keeps its last copy, with
+/// `attempts` counting them all.
+fn unique_dead_letters(rows: Vec<dead_letter::ActiveModel>) -> Vec<dead_letter::ActiveModel> {
+    let mut index: HashMap<(String, Uuid), usize> = HashMap::new();
+    let mut out: Vec<dead_letter::ActiveModel> = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let key = key_of(&row);
+        if let Some(&i) = key.as_ref().and_then(|k| index.get(k)) {
+            let seen = out[i].attempts.try_as_ref().copied().unwrap_or(1);
+            row.attempts = ActiveValue::Set(seen + 1);
+            out[i] = row;
+        } else {
+            if let Some(k) = key {
+                index.insert(k, out.len());
+            }
+            row.attempts = ActiveValue::Set(1);
+            out.push(row);
+        }
+    }
+    out
+}
+
+fn key_of(row: &dead_letter::ActiveModel) -> Option<(String, Uuid)> {
+    match (row.app_id.try_as_ref(), row.event_id.try_as_ref()) {
+        (Some(Some(app)), Some(Some(id))) => Some((app.clone(), *id)),
+        _ => None,
+    }
 }

@@ -1,0 +1,134 @@
+//! An api served in-process on a free port, with a typed client.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use eye_api::auth::Jwt;
+use eye_api::settings::JwtSettings;
+use eye_core::Secret;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{TEST_JWT_SECRET, TestEnv};
+
+/// A running api and a client for it.
+pub struct TestApi {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// A valid token for application `test-app` with every scope.
+    pub token: String,
+    stop: CancellationToken,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// The issuer the tests sign with.
+pub fn jwt() -> Jwt {
+    Jwt::new(&JwtSettings {
+        secret: Secret::new(TEST_JWT_SECRET.into()),
+        issuer: "the-eye".into(),
+        audience: "eye-api".into(),
+    })
+}
+
+/// A token for `app` with the given scopes.
+pub fn token_for(app: &str, scopes: &[&str]) -> String {
+    jwt().issue(app, scopes, None).expect("issue token")
+}
+
+impl TestEnv {
+    /// Starts an api for this env; `extra` flags override the defaults.
+    pub async fn spawn_api_with(&self, extra: &[&str]) -> TestApi {
+        let app = eye_api::Application::build(self.api_settings(extra))
+            .await
+            .expect("build api");
+        let addr = app.local_addr().expect("bound");
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
+        TestApi {
+            addr,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            token: token_for("test-app", &["events:write", "events:read"]),
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Starts an api and waits until it is connected to the broker.
+    pub async fn spawn_api(&self) -> TestApi {
+        let api = self.spawn_api_with(&[]).await;
+        api.wait_ready(Duration::from_secs(15)).await;
+        api
+    }
+}
+
+impl TestApi {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `POST /events` with this api's token.
+    pub async fn post_event(&self, body: &Value) -> reqwest::Response {
+        self.post_event_as(&self.token, body).await
+    }
+
+    /// `POST /events` with another token.
+    pub async fn post_event_as(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/events"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Polls `/readyz` until it answers 200.
+    pub async fn wait_ready(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let ready = self
+                .client
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "api not ready within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asks the api to stop and waits for it.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A valid seed-shaped event body with a random session.
+pub fn seed_event() -> Value {
+    serde_json::json!({
+        "session_id": uuid::Uuid::new_v4(),
+        "category": "page interaction",
+        "name": "pageview",
+        "data": {"host": "www.consumeraffairs.com", "path": "/"},
+        "timestamp": "2021-01-01 09:15:27.243860"
+    })
+}

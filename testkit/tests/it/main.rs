@@ -1,0 +1,7 @@
+//! Integration tests against the real PostgreSQL and RabbitMQ. One binary (one link); each
+//! test makes its own database and broker namespace through `TestEnv`.
+
+mod errors;
+mod health;
+mod ingest;
+mod worker;
