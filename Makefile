@@ -1,0 +1,56 @@
+# The Eye: the commands a user needs. `make run` and `make test` work on a fresh machine
+# with PostgreSQL and RabbitMQ reachable at the addresses in the settings (.env or defaults).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BIN := $(TARGET_DIR)/debug
+app ?= demo
+
+.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest
+
+## run: migrate, then the API and a worker together (Ctrl-C stops both)
+run: migrate build
+	@trap 'kill 0' INT TERM; \
+	$(BIN)/eye-api serve & \
+	$(BIN)/eye-worker & \
+	wait
+
+## build: every binary of the workspace
+build:
+	$(CARGO) build --workspace --bins
+
+## migrate: create the database if needed and apply the migrations
+migrate:
+	$(CARGO) run -q -p eye-migrations --bin eye-migrate -- up
+
+## runserver: the API alone
+runserver:
+	$(CARGO) run -q -p eye-api -- serve
+
+## runworker: one worker alone
+runworker:
+	$(CARGO) run -q -p eye-worker
+
+## generatetoken app=NAME: print a token for application NAME (last line)
+generatetoken:
+	@$(CARGO) run -q -p eye-api -- token --app "$(app)"
+
+## test: unit tests and integration tests against the real PostgreSQL and RabbitMQ
+test:
+	$(CARGO) build -p eye-worker --bin eye-worker
+	$(CARGO) test --workspace
+
+## lint: formatting and clippy, as before every commit
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## test-clean: drop databases and queues left by interrupted test runs
+test-clean:
+	@for d in $$(psql -h 127.0.0.1 -U postgres -Atc "select datname from pg_database where datname like 'eye_test_%'"); do \
+		psql -h 127.0.0.1 -U postgres -qc "drop database \"$$d\" with (force)"; done
+	@for q in $$(rabbitmqctl -q list_queues name | grep '^test-'); do rabbitmqctl -q delete_queue "$$q"; done
