@@ -116,7 +116,7 @@ fn storable(envelope: &EnvelopeV1) -> Vec<Violation> {
             refuse(field, "contains a NUL character, which cannot be stored");
         }
     }
-    if let Some(pointer) = first_nul_in(&Value::Object(e.data.clone()), "/data") {
+    if let Some(pointer) = first_nul_in_map(&e.data, "/data") {
         refuse(&pointer, "contains a NUL character, which cannot be stored");
     }
     if !(1..=9999).contains(&e.timestamp.year()) {
@@ -125,25 +125,50 @@ fn storable(envelope: &EnvelopeV1) -> Vec<Violation> {
     out
 }
 
+/// JSON pointer (under `at`) of the first NUL character in a value's strings or keys.
+/// Allocates only along the path to a NUL, so the common case costs a scan.
 fn first_nul_in(value: &Value, at: &str) -> Option<String> {
+    nul_path(value).map(|reversed| pointer(at, reversed))
+}
+
+fn first_nul_in_map(map: &serde_json::Map<String, Value>, at: &str) -> Option<String> {
+    nul_path_in_map(map).map(|reversed| pointer(at, reversed))
+}
+
+fn pointer(at: &str, reversed: Vec<String>) -> String {
+    reversed.iter().rev().fold(at.to_owned(), |mut p, token| {
+        p.push('/');
+        p.push_str(token);
+        p
+    })
+}
+
+fn nul_path(value: &Value) -> Option<Vec<String>> {
     match value {
-        Value::String(s) if s.contains('\0') => Some(at.to_owned()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| first_nul_in(v, &format!("{at}/{i}"))),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            // The pointer itself is stored as text, so a NUL in a key is written escaped.
-            let token = crate::validation::pointer_token(k).replace('\0', "\\u0000");
-            let here = format!("{at}/{token}");
-            if k.contains('\0') {
-                Some(here)
-            } else {
-                first_nul_in(v, &here)
-            }
+        Value::String(s) => s.contains('\0').then(Vec::new),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            nul_path(v).map(|mut path| {
+                path.push(i.to_string());
+                path
+            })
         }),
+        Value::Object(map) => nul_path_in_map(map),
         _ => None,
     }
+}
+
+fn nul_path_in_map(map: &serde_json::Map<String, Value>) -> Option<Vec<String>> {
+    map.iter().find_map(|(k, v)| {
+        // The pointer is stored as text, so a NUL in a key is written escaped.
+        let token = || crate::validation::pointer_token(k).replace('\0', "\\u0000");
+        if k.contains('\0') {
+            return Some(vec![token()]);
+        }
+        nul_path(v).map(|mut path| {
+            path.push(token());
+            path
+        })
+    })
 }
 
 fn event_row(envelope: EnvelopeV1) -> event::ActiveModel {
