@@ -1,7 +1,7 @@
 //! Accepting an event: check it, stamp it, publish it, and answer only after the confirm.
 
 use chrono::Utc;
-use eye_core::{Envelope, EnvelopeV1, EventIn, Source};
+use eye_core::{Envelope, EventIn, Source};
 use uuid::Uuid;
 
 use crate::auth::{Caller, SCOPE_EVENTS_WRITE};
@@ -20,20 +20,17 @@ pub async fn accept(
         field: e.field,
         message: e.message,
     })?;
-    let envelope = Envelope::V1(EnvelopeV1 {
+    let envelope = Envelope {
         app_id: caller.app_id.clone(),
         source: Source::Http,
         received_at: Utc::now(),
         request_id,
         event,
-    });
-    let request_id = match &envelope {
-        Envelope::V1(v1) => v1.request_id.as_deref(),
     };
-    state
-        .publisher
-        .publish(&envelope, &caller.app_id, request_id)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string(), state.retry_after_secs))?;
-    Ok(envelope.event_id())
+    state.publisher.publish(&envelope).await.map_err(|e| {
+        metrics::counter!("eye_events_refused_total", "reason" => "unavailable").increment(1);
+        ApiError::Unavailable(e.to_string(), state.retry_after_secs)
+    })?;
+    metrics::counter!("eye_events_accepted_total").increment(1);
+    Ok(envelope.event.id)
 }

@@ -70,6 +70,30 @@ pub struct PublishSettings {
     #[arg(long = "publish-timeout-ms", env = "EYE_PUBLISH_TIMEOUT_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
+    /// Most events in one message. Larger messages amortise the broker's per-message cost;
+    /// 256 keeps a message (at 64 KiB per event at worst) within the size cap below.
+    #[arg(long = "publish-max-batch-events", env = "EYE_PUBLISH_MAX_BATCH_EVENTS", default_value_t = 256,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_batch_events: u16,
+    /// Largest message body in bytes before a batch is closed.
+    #[arg(
+        long = "publish-max-batch-bytes",
+        env = "EYE_PUBLISH_MAX_BATCH_BYTES",
+        default_value_t = 1_048_576
+    )]
+    pub max_batch_bytes: u32,
+    /// Messages awaiting their confirm at once. Few enough that events queue up and batch
+    /// under load, enough to keep every channel busy.
+    #[arg(long = "publish-in-flight", env = "EYE_PUBLISH_IN_FLIGHT", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub in_flight: u16,
+    /// Events that may wait for a message before new ones get 503 (backpressure).
+    #[arg(
+        long = "publish-queue-capacity",
+        env = "EYE_PUBLISH_QUEUE_CAPACITY",
+        default_value_t = 16_384
+    )]
+    pub queue_capacity: usize,
     /// `Retry-After` seconds sent with a 503.
     #[arg(
         long = "retry-after-secs",

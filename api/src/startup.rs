@@ -55,6 +55,7 @@ impl Application {
             body_limit: BodyLimit(settings.max_body_bytes),
             retry_after_secs: settings.publish.retry_after_secs,
             db,
+            metrics: eye_core::telemetry::metrics_handle(),
             shutdown: shutdown.clone(),
         };
         let router = routes::router()

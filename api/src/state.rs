@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub retry_after_secs: u32,
     /// Used by the readiness check only: the api never writes events itself.
     pub db: DatabaseConnection,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
     /// Cancelled when shutdown begins, so readiness turns 503 first.
     pub shutdown: CancellationToken,
 }

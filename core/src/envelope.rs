@@ -1,28 +1,25 @@
-//! The one message type on the queue, whoever produced it (HTTP, a provider, an import).
+//! The queue contract's payloads: an [`Envelope`] is one accepted event with its provenance;
+//! a [`Message`] is what travels on the queue, one or more envelopes published and
+//! confirmed together (group commit: the api answers every request of a message after that
+//! message's single confirm).
 //!
-//! Versioned by a `v` tag so a worker can refuse (and dead-letter) a version it does not know
-//! instead of misreading it, and a new version can be rolled out worker-first.
+//! Messages carry a version (`"v"`) so a worker refuses (and dead-letters) a version it does
+//! not know instead of misreading it, and a new version can be rolled out worker-first.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::event::Event;
 
-/// A message on the events queue. The AMQP message id is the event id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "v")]
-pub enum Envelope {
-    #[serde(rename = "1")]
-    V1(EnvelopeV1),
-}
+/// The message version this code writes and reads.
+pub const MESSAGE_VERSION: &str = "1";
 
-/// Version 1 of the envelope: one event, stamped by whoever accepted it.
+/// One accepted event, stamped by whoever accepted it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnvelopeV1 {
+pub struct Envelope {
     /// The application that sent the event, taken from its token, never from the body.
     pub app_id: String,
     pub source: Source,
@@ -34,20 +31,63 @@ pub struct EnvelopeV1 {
 }
 
 impl Envelope {
-    /// The id of the event inside, which is also the message id.
-    pub fn event_id(&self) -> Uuid {
-        match self {
-            Envelope::V1(v1) => v1.event.id,
-        }
-    }
-
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising plain data (strings, uuids, a JSON map) cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
+}
 
-    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+/// A message on the events queue: `{"v": "1", "envelopes": [Envelope, ...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub v: String,
+    pub envelopes: Vec<Envelope>,
+}
+
+/// Why a message body is not a message this code can read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a message: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unknown message version {0:?} (this worker reads {MESSAGE_VERSION:?})")]
+    Version(String),
+    #[error("a message holds no envelope")]
+    Empty,
+}
+
+impl Message {
+    /// Decodes a message body into its envelopes.
+    pub fn decode(bytes: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
+        let message: Message = serde_json::from_slice(bytes)?;
+        if message.v != MESSAGE_VERSION {
+            return Err(DecodeError::Version(message.v));
+        }
+        if message.envelopes.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        Ok(message.envelopes)
+    }
+
+    /// Builds a message body from envelopes already serialized by [`Envelope::to_json`],
+    /// without serializing them again: the group-commit publisher's hot path.
+    pub fn encode_serialized<'a>(envelopes: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+        const HEAD: &[u8] = br#"{"v":"1","envelopes":["#;
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(HEAD);
+        for (i, envelope) in envelopes.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(envelope);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// A message body holding the given envelopes.
+    pub fn encode(envelopes: &[Envelope]) -> Vec<u8> {
+        let serialized: Vec<Vec<u8>> = envelopes.iter().map(Envelope::to_json).collect();
+        Self::encode_serialized(serialized.iter().map(Vec::as_slice))
     }
 }
 
@@ -107,14 +147,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sample() -> Envelope {
-        Envelope::V1(EnvelopeV1 {
+    fn sample(n: u128) -> Envelope {
+        Envelope {
             app_id: "shop".into(),
             source: Source::Provider("fever".into()),
             received_at: DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
             request_id: Some("req-1".into()),
             event: serde_json::from_value(json!({
-                "id": "0190a5a0-0000-7000-8000-000000000001",
+                "id": uuid::Uuid::from_u128(n),
                 "session_id": "e2085be5-9137-4e4e-80b5-f1ffddc25423",
                 "category": "page interaction",
                 "name": "pageview",
@@ -122,27 +162,34 @@ mod tests {
                 "timestamp": "2021-01-01T09:15:27.243860Z"
             }))
             .expect("event"),
-        })
+        }
     }
 
     #[test]
-    fn envelope_carries_its_version_tag_and_round_trips() {
-        let env = sample();
-        let bytes = env.to_json();
+    fn a_message_carries_its_version_and_round_trips() {
+        let envelopes = vec![sample(1), sample(2), sample(3)];
+        let bytes = Message::encode(&envelopes);
         let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(value["v"], "1");
-        assert_eq!(value["source"], "provider:fever");
-        assert_eq!(Envelope::from_json(&bytes).expect("decode"), env);
+        assert_eq!(value["envelopes"][0]["source"], "provider:fever");
+        assert_eq!(Message::decode(&bytes).expect("decode"), envelopes);
     }
 
     #[test]
-    fn unknown_versions_and_sources_are_refused() {
-        let mut value = serde_json::to_value(sample()).expect("json");
+    fn unknown_versions_empty_messages_and_sources_are_refused() {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&Message::encode(&[sample(1)])).expect("json");
         value["v"] = json!("2");
-        assert!(serde_json::from_value::<Envelope>(value.clone()).is_err());
+        let bytes = serde_json::to_vec(&value).expect("json");
+        assert!(matches!(Message::decode(&bytes), Err(DecodeError::Version(v)) if v == "2"));
+        assert!(matches!(
+            Message::decode(br#"{"v":"1","envelopes":[]}"#),
+            Err(DecodeError::Empty)
+        ));
         value["v"] = json!("1");
-        value["source"] = json!("carrier-pigeon");
-        assert!(serde_json::from_value::<Envelope>(value).is_err());
+        value["envelopes"][0]["source"] = json!("carrier-pigeon");
+        let bytes = serde_json::to_vec(&value).expect("json");
+        assert!(matches!(Message::decode(&bytes), Err(DecodeError::Json(_))));
     }
 
     #[test]
@@ -152,6 +199,16 @@ mod tests {
         }
         for s in ["", "provider:", "import", "ftp"] {
             assert!(s.parse::<Source>().is_err(), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn encoding_serialized_envelopes_equals_encoding_them(n in 1usize..40) {
+            let envelopes: Vec<_> = (0..n as u128).map(sample).collect();
+            let serialized: Vec<Vec<u8>> = envelopes.iter().map(Envelope::to_json).collect();
+            let bytes = Message::encode_serialized(serialized.iter().map(Vec::as_slice));
+            proptest::prop_assert_eq!(Message::decode(&bytes).expect("decode"), envelopes);
         }
     }
 }

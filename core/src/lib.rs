@@ -14,7 +14,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod timestamp;
 
-pub use envelope::{Envelope, EnvelopeV1, Source};
+pub use envelope::{DecodeError, Envelope, Message, Source};
 pub use event::{Event, EventError, EventIn};
 pub use queue::Topology;
 pub use secret::Secret;

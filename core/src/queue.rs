@@ -3,7 +3,7 @@
 
 /// Routing key of event messages on the events exchange.
 pub const EVENT_ROUTING_KEY: &str = "event";
-/// Message header carrying the HTTP request id into the worker's span.
+/// HTTP header of the request id; each envelope carries it into the worker's logs.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Content type of every envelope.
 pub const CONTENT_TYPE: &str = "application/json";

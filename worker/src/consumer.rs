@@ -7,13 +7,13 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use eye_core::amqp;
 use futures::StreamExt;
-use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::Channel;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Judged, Pipeline};
 use crate::settings::WorkerSettings;
 
 /// Why a consuming session ended.
@@ -68,27 +68,36 @@ async fn session(
         .await?;
     tracing::info!(queue = %topology.queue, prefetch = settings.prefetch, "consuming");
 
+    let depth = tokio::spawn(watch_depth(
+        connection.create_channel().await?,
+        topology.queue,
+    ));
     let batch_size = usize::from(settings.batch_size);
-    let mut batch: Vec<Delivery> = Vec::with_capacity(batch_size);
+    // Messages are judged as they arrive, so the batch in hand is rows, not raw bodies.
+    let mut judged = Judged::default();
     loop {
         let first = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
             next = consumer.next() => next.ok_or(ConsumerError::Cancelled)??,
         };
-        batch.push(first);
+        let mut last_tag = first.delivery_tag;
+        let mut messages = 1;
+        pipeline.judge(&first.data, &mut judged);
         let deadline = Instant::now() + settings.batch_linger();
-        while batch.len() < batch_size {
+        while judged.len() < batch_size {
             match tokio::time::timeout_at(deadline, consumer.next()).await {
-                Ok(Some(delivery)) => batch.push(delivery?),
+                Ok(Some(delivery)) => {
+                    let delivery = delivery?;
+                    last_tag = delivery.delivery_tag;
+                    messages += 1;
+                    pipeline.judge(&delivery.data, &mut judged);
+                }
                 Ok(None) => return Err(ConsumerError::Cancelled),
                 Err(_linger_over) => break,
             }
         }
-        let Some(last_tag) = batch.last().map(|d| d.delivery_tag) else {
-            continue;
-        };
-        if !commit(settings, pipeline, &batch, shutdown).await {
+        if !commit(settings, pipeline, &judged, messages, shutdown).await {
             // Shutting down while the database is unavailable: leave the batch unacked; the
             // broker hands it to the next worker.
             break;
@@ -98,8 +107,9 @@ async fn session(
         channel
             .basic_ack(last_tag, BasicAckOptions { multiple: true })
             .await?;
-        batch.clear();
+        judged.clear();
     }
+    depth.abort();
     tracing::info!("consumer stopping");
     // Closing the channel hands every prefetched, unacked message back to the queue.
     channel.close(200, "worker shutting down".into()).await?;
@@ -107,21 +117,31 @@ async fn session(
     Ok(())
 }
 
-/// Judges and commits a batch, retrying the commit with backoff while the database fails.
-/// Returns false when shutdown came first.
+/// Commits a judged batch, retrying with backoff while the database fails. Returns false
+/// when shutdown came first.
 async fn commit(
     settings: &WorkerSettings,
     pipeline: &Pipeline,
-    batch: &[Delivery],
+    judged: &Judged,
+    messages: usize,
     shutdown: &CancellationToken,
 ) -> bool {
-    let judged = pipeline.judge_all(batch.iter().map(|d| d.data.as_slice()));
     let mut retry = backoff(settings.retry_max());
     loop {
-        match pipeline.commit(judged.clone()).await {
+        let started = std::time::Instant::now();
+        match pipeline.commit(judged).await {
             Ok(done) => {
+                metrics::histogram!("eye_worker_commit_seconds").record(started.elapsed());
+                metrics::histogram!("eye_worker_batch_rows").record(judged.len() as f64);
+                metrics::counter!("eye_worker_events_stored_total").increment(done.stored);
+                metrics::counter!("eye_worker_events_duplicate_total").increment(done.duplicates);
+                let now = chrono::Utc::now();
+                let lag = metrics::histogram!("eye_worker_received_to_stored_seconds");
+                for received in &judged.received_at {
+                    lag.record((now - *received).as_seconds_f64());
+                }
                 tracing::debug!(
-                    messages = batch.len(),
+                    messages,
                     stored = done.stored,
                     duplicates = done.duplicates,
                     dead_lettered = done.dead_lettered,
@@ -130,14 +150,32 @@ async fn commit(
                 return true;
             }
             Err(e) => {
+                metrics::counter!("eye_worker_commit_failures_total").increment(1);
                 let pause = retry.next().unwrap_or(settings.retry_max());
-                tracing::warn!(error = %e, ?pause, messages = batch.len(), "commit failed; retrying");
+                tracing::warn!(error = %e, ?pause, rows = judged.len(), "commit failed; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return false,
                     () = tokio::time::sleep(pause) => {},
                 }
             }
         }
+    }
+}
+
+/// Publishes the queue's depth as a gauge every few seconds.
+async fn watch_depth(channel: Channel, queue: String) {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    loop {
+        if let Ok(q) = channel
+            .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+            .await
+        {
+            metrics::gauge!("eye_queue_depth").set(f64::from(q.message_count()));
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 

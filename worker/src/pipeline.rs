@@ -3,7 +3,7 @@
 
 use chrono::{Datelike, Utc};
 use eye_core::entity::{dead_letter, event};
-use eye_core::{Envelope, EnvelopeV1};
+use eye_core::{Envelope, Message};
 use sea_orm::{ActiveValue, DbErr};
 use serde_json::Value;
 use uuid::Uuid;
@@ -13,15 +13,6 @@ use crate::validation::{Subject, ValidatorSet, Violation};
 
 /// Name recorded on dead letters refused by the storage constraints themselves.
 pub const STORAGE_RULE: &str = "storable";
-
-/// What became of one message.
-#[derive(Debug)]
-pub enum Verdict {
-    /// A valid event, to be stored.
-    Store(Box<event::ActiveModel>),
-    /// A refused event or an undecodable message, to be dead-lettered.
-    Refuse(Box<dead_letter::ActiveModel>),
-}
 
 /// Decodes and judges messages, and commits batches of verdicts.
 #[derive(Debug)]
@@ -39,12 +30,26 @@ impl Pipeline {
         &self.store
     }
 
-    /// Judges one message body.
-    pub fn judge(&self, body: &[u8]) -> Verdict {
-        let envelope = match Envelope::from_json(body) {
-            Ok(Envelope::V1(v1)) => v1,
-            Err(e) => return Verdict::Refuse(Box::new(undecodable(body, &e.to_string()))),
-        };
+    /// Judges one message body (one or more events) into `judged`; returns the rows added.
+    pub fn judge(&self, body: &[u8], judged: &mut Judged) -> usize {
+        match Message::decode(body) {
+            Ok(envelopes) => {
+                let n = envelopes.len();
+                for envelope in envelopes {
+                    self.judge_envelope(envelope, judged);
+                }
+                n
+            }
+            Err(e) => {
+                metrics::counter!("eye_worker_dead_letters_total", "reason" => "undecodable")
+                    .increment(1);
+                judged.dead_letters.push(undecodable(body, &e.to_string()));
+                1
+            }
+        }
+    }
+
+    fn judge_envelope(&self, envelope: Envelope, judged: &mut Judged) {
         let subject = Subject {
             app_id: &envelope.app_id,
             source: &envelope.source,
@@ -56,34 +61,39 @@ impl Pipeline {
             violations = self.validators.validate(&subject);
         }
         if violations.is_empty() {
-            Verdict::Store(Box::new(event_row(envelope)))
-        } else {
-            tracing::warn!(
-                event_id = %envelope.event.id,
-                app_id = %envelope.app_id,
-                request_id = envelope.request_id.as_deref().unwrap_or("-"),
-                ?violations,
-                "event refused"
-            );
-            Verdict::Refuse(Box::new(refused(&envelope, &violations)))
+            judged.received_at.push(envelope.received_at);
+            judged.events.push(event_row(envelope));
+            return;
         }
+        tracing::warn!(
+            event_id = %envelope.event.id,
+            app_id = %envelope.app_id,
+            request_id = envelope.request_id.as_deref().unwrap_or("-"),
+            ?violations,
+            "event refused"
+        );
+        metrics::counter!(
+            "eye_worker_dead_letters_total",
+            "reason" => violations[0].validator.clone()
+        )
+        .increment(1);
+        judged.dead_letters.push(refused(&envelope, &violations));
     }
 
     /// Judges every message of a batch.
     pub fn judge_all<'a>(&self, bodies: impl IntoIterator<Item = &'a [u8]>) -> Judged {
         let mut judged = Judged::default();
         for body in bodies {
-            match self.judge(body) {
-                Verdict::Store(row) => judged.events.push(*row),
-                Verdict::Refuse(row) => judged.dead_letters.push(*row),
-            }
+            self.judge(body, &mut judged);
         }
         judged
     }
 
     /// Commits a judged batch in one transaction.
-    pub async fn commit(&self, judged: Judged) -> Result<Committed, DbErr> {
-        self.store.commit(judged.events, judged.dead_letters).await
+    pub async fn commit(&self, judged: &Judged) -> Result<Committed, DbErr> {
+        self.store
+            .commit(judged.events.clone(), judged.dead_letters.clone())
+            .await
     }
 }
 
@@ -91,13 +101,32 @@ impl Pipeline {
 #[derive(Debug, Clone, Default)]
 pub struct Judged {
     pub events: Vec<event::ActiveModel>,
+    /// When each of `events` was accepted, for the received-to-stored lag.
+    pub received_at: Vec<chrono::DateTime<Utc>>,
     pub dead_letters: Vec<dead_letter::ActiveModel>,
+}
+
+impl Judged {
+    /// Rows this batch will write.
+    pub fn len(&self) -> usize {
+        self.events.len() + self.dead_letters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.received_at.clear();
+        self.dead_letters.clear();
+    }
 }
 
 /// Constraints of the database itself (PostgreSQL text and jsonb hold no NUL character;
 /// timestamps stay within years 1..=9999). An event breaking them would fail its whole batch
 /// on every retry, so it is refused here, by name, instead.
-fn storable(envelope: &EnvelopeV1) -> Vec<Violation> {
+fn storable(envelope: &Envelope) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut refuse = |field: &str, message: &str| {
         out.push(Violation {
@@ -171,7 +200,7 @@ fn nul_path_in_map(map: &serde_json::Map<String, Value>) -> Option<Vec<String>> 
     })
 }
 
-fn event_row(envelope: EnvelopeV1) -> event::ActiveModel {
+fn event_row(envelope: Envelope) -> event::ActiveModel {
     let e = envelope.event;
     event::ActiveModel {
         app_id: ActiveValue::Set(envelope.app_id),
@@ -187,18 +216,17 @@ fn event_row(envelope: EnvelopeV1) -> event::ActiveModel {
     }
 }
 
-fn refused(envelope: &EnvelopeV1, violations: &[Violation]) -> dead_letter::ActiveModel {
+fn refused(envelope: &Envelope, violations: &[Violation]) -> dead_letter::ActiveModel {
     let first = &violations[0];
     let now = Utc::now();
     // An event refused for holding NUL characters cannot go into jsonb or text columns:
     // it is kept byte for byte in `raw` instead.
     let storable = violations.iter().all(|v| v.validator != STORAGE_RULE);
     let text = |s: &str| (!s.contains('\0')).then(|| s.to_owned());
-    let whole = Envelope::V1(envelope.clone());
     let (payload, raw) = if storable {
-        (serde_json::to_value(&whole).ok(), None)
+        (serde_json::to_value(envelope).ok(), None)
     } else {
-        (None, Some(whole.to_json()))
+        (None, Some(envelope.to_json()))
     };
     dead_letter::ActiveModel {
         id: ActiveValue::Set(Uuid::now_v7()),
@@ -253,7 +281,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn envelope(data: Value, timestamp: &str) -> EnvelopeV1 {
+    fn envelope(data: Value, timestamp: &str) -> Envelope {
         serde_json::from_value(json!({
             "app_id": "app",
             "source": "http",

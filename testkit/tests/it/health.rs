@@ -42,3 +42,22 @@ async fn readiness_turns_503_when_the_database_is_down() {
     assert_eq!(report["broker"], "up");
     env.bring_database_back().await;
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_for_prometheus() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    assert_eq!(api.post_event(&eye_testkit::seed_event()).await.status(), 202);
+    let response = api.client.get(api.url("/metrics")).send().await.expect("sent");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("text");
+    for metric in [
+        "eye_events_accepted_total",
+        "eye_publish_confirm_seconds",
+        "eye_publish_batch_events",
+        "eye_http_requests_seconds",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from /metrics");
+    }
+    assert!(text.contains(r#"route="/events""#), "requests are labelled by route");
+}

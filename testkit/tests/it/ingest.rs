@@ -123,9 +123,8 @@ async fn a_redelivered_message_makes_no_second_row() {
     let stored = env.event(id).await.expect("stored");
     worker.stop().await;
 
-    // The same envelope again, as the broker redelivers it after a lost ack.
-    let envelope = json!({
-        "v": "1",
+    // The same message again, as the broker redelivers it after a lost ack.
+    let envelope = json!({"v": "1", "envelopes": [{
         "app_id": stored.app_id,
         "source": "http",
         "received_at": stored.received_at,
@@ -137,7 +136,7 @@ async fn a_redelivered_message_makes_no_second_row() {
             "data": stored.data,
             "timestamp": stored.timestamp,
         }
-    });
+    }]});
     let bytes = serde_json::to_vec(&envelope).expect("json");
     eye_testkit::publish_raw(&env.namespace, &bytes).await;
     eye_testkit::publish_raw(&env.namespace, &bytes).await;

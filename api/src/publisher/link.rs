@@ -1,6 +1,5 @@
-//! The only lapin user of the api: publishes envelopes persistently and waits for the
-//! broker's confirm. A supervisor task keeps a connection with a few confirm-mode channels
-//! and replaces it when it breaks; while there is none, publishing fails at once (503)
+//! The broker link: a supervisor task keeps one connection with a few confirm-mode channels
+//! and replaces it when it breaks. While there is none, publishing fails at once (503)
 //! instead of hanging.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,131 +7,93 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use eye_core::Topology;
 use eye_core::amqp;
-use eye_core::queue::{CONTENT_TYPE, EVENT_ROUTING_KEY, REQUEST_ID_HEADER};
+use eye_core::queue::{CONTENT_TYPE, EVENT_ROUTING_KEY};
 use eye_core::settings::AmqpSettings;
-use eye_core::{Envelope, Topology};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use crate::settings::PublishSettings;
+use super::PublishError;
 
 /// AMQP delivery mode of messages that survive a broker restart.
 const PERSISTENT: u8 = 2;
 /// How often the supervisor looks at the connection's health.
 const HEALTH_CHECK_EVERY: Duration = Duration::from_millis(250);
 
-/// Why an envelope was not confirmed. Every variant means "not accepted": the client must
-/// retry, and nothing was promised.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("not connected to the broker")]
-    NotConnected,
-    #[error("the broker is blocking publishers (resource alarm)")]
-    Blocked,
-    #[error("the broker did not confirm within {0:?}")]
-    Timeout(Duration),
-    #[error("the broker refused the message ({0})")]
-    Refused(&'static str),
-    #[error("the broker connection failed")]
-    Broker(#[source] lapin::Error),
-}
-
-/// Publishes envelopes with confirms, over a self-healing connection.
-#[derive(Clone)]
-pub struct Publisher {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
+/// The current link, if any, and the supervisor keeping it.
+pub struct LinkSlot {
     link: RwLock<Option<Arc<Link>>>,
     broken: Notify,
     topology: Topology,
-    timeout: Duration,
     stop: CancellationToken,
 }
 
 /// One live connection and its confirm-mode channels, used round-robin. Publishes pipeline
-/// on each channel, so concurrent requests never wait on each other's confirm.
+/// on each channel, so concurrent messages never wait on each other's confirm.
 struct Link {
     connection: Connection,
     channels: Vec<Channel>,
     next: AtomicUsize,
 }
 
-impl Publisher {
-    /// Starts the supervisor, which connects in the background: the api serves (503 for
-    /// events) while the broker is unreachable.
-    pub fn start(amqp: AmqpSettings, settings: &PublishSettings) -> Self {
-        let inner = Arc::new(Inner {
+impl LinkSlot {
+    /// Starts the supervisor, which connects in the background.
+    pub fn start(amqp: AmqpSettings, channels: u16) -> Arc<Self> {
+        let slot = Arc::new(Self {
             link: RwLock::new(None),
             broken: Notify::new(),
             topology: amqp.topology(),
-            timeout: settings.timeout(),
             stop: CancellationToken::new(),
         });
-        tokio::spawn(supervise(inner.clone(), amqp, settings.channels));
-        Self { inner }
+        tokio::spawn(supervise(slot.clone(), amqp, channels));
+        slot
     }
 
     /// Whether a connection with open channels is in hand and not blocked.
-    pub fn is_ready(&self) -> bool {
+    pub fn is_up(&self) -> bool {
         self.current()
             .is_some_and(|link| link.healthy() && !link.connection.status().blocked())
     }
 
-    /// Publishes one envelope persistently; Ok only once the broker confirmed it.
-    pub async fn publish(
-        &self,
-        envelope: &Envelope,
-        app_id: &str,
-        request_id: Option<&str>,
-    ) -> Result<(), PublishError> {
+    /// Publishes one message body persistently; Ok only once the broker confirmed it.
+    pub async fn publish(&self, body: &[u8], timeout: Duration) -> Result<(), PublishError> {
         let link = self.current().ok_or(PublishError::NotConnected)?;
         if link.connection.status().blocked() {
             return Err(PublishError::Blocked);
         }
-        let channel = link.pick();
-        let mut headers = FieldTable::default();
-        if let Some(id) = request_id {
-            headers.insert(
-                ShortString::from(REQUEST_ID_HEADER),
-                AMQPValue::LongString(id.into()),
-            );
-        }
         let properties = BasicProperties::default()
             .with_delivery_mode(PERSISTENT)
             .with_content_type(CONTENT_TYPE.into())
-            .with_message_id(envelope.event_id().to_string().into())
-            .with_app_id(app_id.into())
-            .with_timestamp(chrono::Utc::now().timestamp().unsigned_abs())
-            .with_headers(headers);
-        let payload = envelope.to_json();
+            .with_message_id(Uuid::now_v7().to_string().into())
+            .with_timestamp(chrono::Utc::now().timestamp().unsigned_abs());
         // mandatory: a message no queue would take comes back instead of vanishing.
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
+        let channel = link.pick();
         let confirmed = async {
             channel
                 .basic_publish(
-                    self.inner.topology.exchange.as_str().into(),
+                    self.topology.exchange.as_str().into(),
                     EVENT_ROUTING_KEY.into(),
                     options,
-                    &payload,
+                    body,
                     properties,
                 )
                 .await?
                 .await
         };
-        match tokio::time::timeout(self.inner.timeout, confirmed).await {
-            Err(_) => Err(PublishError::Timeout(self.inner.timeout)),
+        match tokio::time::timeout(timeout, confirmed).await {
+            Err(_) => Err(PublishError::Timeout(timeout)),
             Ok(Err(e)) => {
-                self.inner.broken.notify_one();
-                Err(PublishError::Broker(e))
+                tracing::warn!(error = %e, "publish failed");
+                self.broken.notify_one();
+                Err(PublishError::Broker)
             }
             Ok(Ok(Confirmation::Ack(None))) => Ok(()),
             Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Refused("unroutable")),
@@ -141,17 +102,17 @@ impl Publisher {
         }
     }
 
-    /// Stops the supervisor and closes the connection. Call after the HTTP server drained.
+    /// Stops the supervisor and closes the connection.
     pub async fn close(&self) {
-        self.inner.stop.cancel();
-        let link = self.inner.link.write().ok().and_then(|mut l| l.take());
+        self.stop.cancel();
+        let link = self.link.write().ok().and_then(|mut l| l.take());
         if let Some(link) = link {
             let _ = link.connection.close(200, "api shutting down".into()).await;
         }
     }
 
     fn current(&self) -> Option<Arc<Link>> {
-        self.inner.link.read().ok().and_then(|l| l.clone())
+        self.link.read().ok().and_then(|l| l.clone())
     }
 }
 
@@ -190,7 +151,7 @@ async fn open(
     })
 }
 
-async fn supervise(inner: Arc<Inner>, amqp: AmqpSettings, channels: u16) {
+async fn supervise(inner: Arc<LinkSlot>, amqp: AmqpSettings, channels: u16) {
     let backoff = || {
         ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))

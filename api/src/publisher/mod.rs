@@ -1,0 +1,158 @@
+//! Publishing accepted events with group commit.
+//!
+//! Each request serializes its envelope and hands it to one batcher task. The batcher takes
+//! everything waiting (up to a count and a size), publishes it as one persistent message and,
+//! once the broker confirms that message, answers every request in it. A bounded number of
+//! messages are in flight at once; while they are, new requests queue up and form the next
+//! message. So at low rates a message holds one event and adds no delay, and under load
+//! messages grow by themselves: the broker's per-message cost is paid once per batch instead
+//! of once per event.
+
+mod link;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eye_core::settings::AmqpSettings;
+use eye_core::{Envelope, Message};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::settings::PublishSettings;
+use link::LinkSlot;
+
+/// Why an event was not confirmed. Every variant means "not accepted": nothing was promised
+/// and the client must retry (with the same `id`, to be safe from duplicates).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    #[error("not connected to the broker")]
+    NotConnected,
+    #[error("the broker is blocking publishers (resource alarm)")]
+    Blocked,
+    #[error("too many events are waiting to be published")]
+    Overloaded,
+    #[error("the broker did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error("the broker refused the message ({0})")]
+    Refused(&'static str),
+    #[error("the broker connection failed")]
+    Broker,
+    #[error("the publisher is shutting down")]
+    Closed,
+}
+
+/// An event waiting for its message's confirm.
+struct Pending {
+    envelope: Vec<u8>,
+    done: oneshot::Sender<Result<(), PublishError>>,
+}
+
+/// Publishes envelopes with confirms, batching concurrent ones into one message.
+#[derive(Clone)]
+pub struct Publisher {
+    queue: mpsc::Sender<Pending>,
+    link: Arc<LinkSlot>,
+    timeout: Duration,
+}
+
+impl Publisher {
+    /// Starts the broker link (connecting in the background: the api serves, answering 503
+    /// for events, while the broker is unreachable) and the batcher.
+    pub fn start(amqp: AmqpSettings, settings: &PublishSettings) -> Self {
+        let link = LinkSlot::start(amqp, settings.channels);
+        let (queue, waiting) = mpsc::channel(settings.queue_capacity);
+        let batcher = Batcher {
+            link: link.clone(),
+            max_events: usize::from(settings.max_batch_events),
+            max_bytes: settings.max_batch_bytes as usize,
+            in_flight: Arc::new(Semaphore::new(usize::from(settings.in_flight))),
+            timeout: settings.timeout(),
+        };
+        tokio::spawn(batcher.run(waiting));
+        Self {
+            queue,
+            link,
+            timeout: settings.timeout(),
+        }
+    }
+
+    /// Whether the broker link is up and not blocked.
+    pub fn is_ready(&self) -> bool {
+        self.link.is_up()
+    }
+
+    /// Publishes one envelope; Ok only once the broker confirmed the message holding it.
+    pub async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
+        if !self.link.is_up() {
+            return Err(PublishError::NotConnected);
+        }
+        let (done, confirmed) = oneshot::channel();
+        self.queue
+            .try_send(Pending {
+                envelope: envelope.to_json(),
+                done,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => PublishError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => PublishError::Closed,
+            })?;
+        match tokio::time::timeout(self.timeout, confirmed).await {
+            Err(_) => Err(PublishError::Timeout(self.timeout)),
+            Ok(Err(_dropped)) => Err(PublishError::Closed),
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// Closes the broker link. Call after the HTTP server drained.
+    pub async fn close(&self) {
+        self.link.close().await;
+    }
+}
+
+/// Forms messages from waiting events and publishes them.
+struct Batcher {
+    link: Arc<LinkSlot>,
+    max_events: usize,
+    max_bytes: usize,
+    in_flight: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+impl Batcher {
+    async fn run(self, mut waiting: mpsc::Receiver<Pending>) {
+        loop {
+            // Wait for a free slot first: while all are busy, events accumulate and the next
+            // message carries all of them.
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            let Some(first) = waiting.recv().await else {
+                return;
+            };
+            let mut bytes = first.envelope.len();
+            let mut batch = vec![first];
+            while batch.len() < self.max_events && bytes < self.max_bytes {
+                match waiting.try_recv() {
+                    Ok(next) => {
+                        bytes += next.envelope.len();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let link = self.link.clone();
+            let timeout = self.timeout;
+            tokio::spawn(async move {
+                let body = Message::encode_serialized(batch.iter().map(|p| p.envelope.as_slice()));
+                let started = Instant::now();
+                let result = link.publish(&body, timeout).await;
+                metrics::histogram!("eye_publish_confirm_seconds").record(started.elapsed());
+                metrics::histogram!("eye_publish_batch_events").record(batch.len() as f64);
+                for pending in batch {
+                    // A request that gave up (timeout) no longer listens; nothing to do.
+                    let _ = pending.done.send(result.clone());
+                }
+                drop(permit);
+            });
+        }
+    }
+}
