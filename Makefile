@@ -36,6 +36,22 @@ runworker:
 generatetoken:
 	@$(CARGO) run -q -p eye-api -- token --app "$(app)"
 
+## loadtest: RATE req/s for DURATION s against a running API (`make run`), then prove every
+## 202 was stored or dead-lettered once; reports in target/loadtest/. EYE_TOKEN, if set, is used
+## as is; GOOSE_ARGS are passed to goose (e.g. GOOSE_ARGS="--running-metrics 10").
+RATE ?= 100
+DURATION ?= 60
+USERS ?= 10
+HOST ?= http://127.0.0.1:8000
+loadtest:
+	@set -eo pipefail; \
+	if [ -z "$${EYE_TOKEN:-}" ]; then \
+		EYE_TOKEN="$$($(CARGO) run -q -p eye-api -- token --app loadtest | tail -1)"; \
+		export EYE_TOKEN; \
+	fi; \
+	$(CARGO) run -q -p eye-loadtest -- --host "$(HOST)" --rate "$(RATE)" --duration "$(DURATION)" \
+		--users "$(USERS)" --report-dir "$(TARGET_DIR)/loadtest" -- $(GOOSE_ARGS)
+
 ## test: unit tests and integration tests against the real PostgreSQL and RabbitMQ
 test:
 	$(CARGO) build -p eye-worker --bin eye-worker

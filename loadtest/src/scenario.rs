@@ -1,0 +1,126 @@
+//! The goose side: one scenario whose users post events as fast as the throttle lets them,
+//! recording each id answered 202 in the ledger.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::Parser;
+use goose::config::GooseConfiguration;
+use goose::prelude::{
+    GooseAttack, GooseCoordinatedOmissionMitigation, GooseDefault, GooseDefaultType, GooseError,
+    GooseMethod, GooseMetrics, GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction,
+    TransactionResult,
+};
+
+use crate::ledger::Ledger;
+use crate::payload::EventMix;
+use crate::settings::Settings;
+
+/// The endpoint under test.
+pub const EVENTS_PATH: &str = "/events";
+
+/// The status that means "the broker confirmed it": the only answer the ledger counts.
+const ACCEPTED: u16 = 202;
+
+/// What every user shares: the token, the event mix and the ledger.
+struct Poster {
+    token: String,
+    mix: EventMix,
+    ledger: Arc<Ledger>,
+}
+
+impl Poster {
+    async fn post_event(&self, user: &mut GooseUser) -> TransactionResult {
+        let event = self.mix.generate(&mut rand::rng(), Utc::now());
+        let builder = user
+            .get_request_builder(&GooseMethod::Post, EVENTS_PATH)?
+            .bearer_auth(&self.token)
+            .json(&event.body);
+        let request = GooseRequest::builder()
+            .method(GooseMethod::Post)
+            .path(EVENTS_PATH)
+            .expect_status_code(ACCEPTED)
+            .set_request_builder(builder)
+            .build();
+        let goose = user.request(request).await?;
+        if goose
+            .response
+            .as_ref()
+            .is_ok_and(|r| r.status().as_u16() == ACCEPTED)
+        {
+            self.ledger.record(event.id, event.expect);
+        }
+        Ok(())
+    }
+}
+
+/// What goose measured, and where it wrote its reports.
+pub struct Outcome {
+    pub metrics: GooseMetrics,
+    pub reports: Vec<String>,
+}
+
+/// Runs the load as `settings` say; the ledger fills as it goes.
+pub async fn run(settings: &Settings, ledger: Arc<Ledger>) -> anyhow::Result<Outcome> {
+    let poster = Arc::new(Poster {
+        token: settings.token.expose().clone(),
+        mix: EventMix::new(settings.sessions as usize, settings.invalid_share()),
+        ledger,
+    });
+    let post: TransactionFunction = Arc::new(move |user| {
+        let poster = Arc::clone(&poster);
+        Box::pin(async move { poster.post_event(user).await })
+    });
+    // No wait time: the throttle alone paces the users, which is what makes the rate fixed.
+    let scenario =
+        Scenario::new("post events").register_transaction(Transaction::new(post).set_name("post"));
+
+    let config = goose_configuration(settings)?;
+    let reports = config.report_file.clone();
+    let attack = GooseAttack::initialize_with_config(config)?.register_scenario(scenario);
+    let metrics = with_defaults(attack, settings)?.execute().await?;
+    Ok(Outcome { metrics, reports })
+}
+
+/// Goose's own options: whatever followed `--`, plus the report files when none were named.
+fn goose_configuration(settings: &Settings) -> anyhow::Result<GooseConfiguration> {
+    let args =
+        std::iter::once("eye-loadtest").chain(settings.goose_args.iter().map(String::as_str));
+    let mut config = GooseConfiguration::try_parse_from(args)?;
+    if config.report_file.is_empty() {
+        std::fs::create_dir_all(&settings.report_dir)
+            .with_context(|| format!("creating {}", settings.report_dir.display()))?;
+        config.report_file = ["report.html", "report.json"]
+            .iter()
+            .map(|name| report_path(&settings.report_dir, name))
+            .collect();
+    }
+    Ok(config)
+}
+
+fn report_path(dir: &Path, name: &str) -> String {
+    dir.join(name).to_string_lossy().into_owned()
+}
+
+/// Our settings as goose defaults, so an option given to goose itself still wins.
+fn with_defaults(attack: GooseAttack, settings: &Settings) -> Result<GooseAttack, GooseError> {
+    let users = settings.users as usize;
+    let attack = attack
+        .set_default(GooseDefault::Host, settings.host.as_str())?
+        .set_default(GooseDefault::Users, users)?
+        // All users within about a second: the rate should hold from the start, not ramp.
+        .set_default(GooseDefault::IncreaseRate, users.to_string().as_str())?
+        .set_default(GooseDefault::RunTime, settings.duration_secs as usize)?
+        .set_default(GooseDefault::ThrottleRequests, settings.rate as usize)?
+        // A stalled server must not look fast because fewer requests were sent while it
+        // stalled: goose backfills the requests each user would have sent at its cadence.
+        .set_default(
+            GooseDefault::CoordinatedOmissionMitigation,
+            GooseCoordinatedOmissionMitigation::Average,
+        )?
+        // Nothing steers a run from outside, and a second run must not fight over the port.
+        .set_default(GooseDefault::NoTelnet, true)?;
+    Ok(*attack)
+}
