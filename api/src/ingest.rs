@@ -15,22 +15,32 @@ pub async fn accept(
     event: EventIn,
     request_id: Option<String>,
 ) -> Result<Uuid, ApiError> {
-    caller.require(SCOPE_EVENTS_WRITE)?;
-    let event = event.into_event().map_err(|e| ApiError::InvalidField {
-        field: e.field,
-        message: e.message,
-    })?;
-    let envelope = Envelope {
-        app_id: caller.app_id.clone(),
-        source: Source::Http,
-        received_at: Utc::now(),
-        request_id,
-        event,
-    };
+    let envelope = stamp(caller, event, request_id)?;
     state.publisher.publish(&envelope).await.map_err(|e| {
         metrics::counter!("eye_events_refused_total", "reason" => "unavailable").increment(1);
         ApiError::Unavailable(e.to_string(), state.retry_after_secs)
     })?;
     metrics::counter!("eye_events_accepted_total").increment(1);
     Ok(envelope.event.id)
+}
+
+/// Everything `accept` does before publishing: scope, fields, and the envelope with the
+/// caller's application. Also what the benchmark-only no-op route measures.
+pub fn stamp(
+    caller: &Caller,
+    event: EventIn,
+    request_id: Option<String>,
+) -> Result<Envelope, ApiError> {
+    caller.require(SCOPE_EVENTS_WRITE)?;
+    let event = event.into_event().map_err(|e| ApiError::InvalidField {
+        field: e.field,
+        message: e.message,
+    })?;
+    Ok(Envelope {
+        app_id: caller.app_id.clone(),
+        source: Source::Http,
+        received_at: Utc::now(),
+        request_id,
+        event,
+    })
 }

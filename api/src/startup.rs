@@ -58,7 +58,7 @@ impl Application {
             metrics: eye_core::telemetry::metrics_handle(),
             shutdown: shutdown.clone(),
         };
-        let router = routes::router()
+        let router = routes::router(settings.bench_noop_route)
             .with_state(state)
             .layer(DefaultBodyLimit::max(settings.max_body_bytes as usize))
             .layer(TimeoutLayer::with_status_code(

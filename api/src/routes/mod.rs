@@ -9,9 +9,14 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Every route, with JSON 404 and 405 answers.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every route, with JSON 404 and 405 answers; `bench_noop` adds the benchmark-only route.
+pub fn router(bench_noop: bool) -> Router<AppState> {
+    let router = if bench_noop {
+        events::bench_router()
+    } else {
+        Router::new()
+    };
+    router
         .merge(events::router())
         .merge(health::router())
         .merge(metrics::router())

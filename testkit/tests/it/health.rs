@@ -47,8 +47,16 @@ async fn readiness_turns_503_when_the_database_is_down() {
 async fn metrics_are_exposed_for_prometheus() {
     let env = TestEnv::new().await;
     let api = env.spawn_api().await;
-    assert_eq!(api.post_event(&eye_testkit::seed_event()).await.status(), 202);
-    let response = api.client.get(api.url("/metrics")).send().await.expect("sent");
+    assert_eq!(
+        api.post_event(&eye_testkit::seed_event()).await.status(),
+        202
+    );
+    let response = api
+        .client
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("text");
     for metric in [
@@ -59,5 +67,8 @@ async fn metrics_are_exposed_for_prometheus() {
     ] {
         assert!(text.contains(metric), "{metric} missing from /metrics");
     }
-    assert!(text.contains(r#"route="/events""#), "requests are labelled by route");
+    assert!(
+        text.contains(r#"route="/events""#),
+        "requests are labelled by route"
+    );
 }

@@ -199,3 +199,37 @@ async fn a_burst_of_ten_thousand_concurrent_posts_ends_with_ten_thousand_rows() 
         .collect();
     assert_eq!(stored, accepted);
 }
+
+#[tokio::test]
+async fn the_benchmark_route_is_off_by_default_and_publishes_nothing_when_on() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let noop = |api: &eye_testkit::TestApi| {
+        api.client
+            .post(api.url("/bench/noop"))
+            .bearer_auth(&api.token)
+            .json(&seed_event())
+            .send()
+    };
+    assert_eq!(noop(&api).await.expect("sent").status(), 404);
+
+    let bench = env.spawn_api_with(&["--bench-noop-route"]).await;
+    bench.wait_ready(WITHIN).await;
+    assert_eq!(noop(&bench).await.expect("sent").status(), 202);
+    let unauthenticated = bench
+        .client
+        .post(bench.url("/bench/noop"))
+        .json(&seed_event())
+        .send();
+    assert_eq!(
+        unauthenticated.await.expect("sent").status(),
+        401,
+        "same checks as /events"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        eye_testkit::queue_depth(&env.namespace).await,
+        0,
+        "nothing published"
+    );
+}
