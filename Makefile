@@ -7,7 +7,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest
+.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench
 
 ## run: migrate, then the API and a worker together (Ctrl-C stops both)
 run: migrate build
@@ -51,6 +51,10 @@ loadtest:
 	fi; \
 	$(CARGO) run -q -p eye-loadtest -- --host "$(HOST)" --rate "$(RATE)" --duration "$(DURATION)" \
 		--users "$(USERS)" --report-dir "$(TARGET_DIR)/loadtest" -- $(GOOSE_ARGS)
+
+## bench: release build; HTTP ceiling vs durable accept, rate search at p99 < 10 ms, 60 s hold
+bench:
+	bench/bench.sh
 
 ## test: unit tests and integration tests against the real PostgreSQL and RabbitMQ
 test:

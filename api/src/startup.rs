@@ -37,6 +37,8 @@ impl Application {
     /// the broker and the database in the background.
     pub async fn build(settings: ApiSettings) -> anyhow::Result<Self> {
         settings.jwt.check()?;
+        // Bind first: a taken port fails the start before any connection is opened.
+        let listener = TcpListener::bind(settings.http_addr).await?;
         if settings.jwt.secret.expose() == DEV_JWT_SECRET {
             tracing::warn!("EYE_JWT_SECRET is the development default: set your own secret");
         }
@@ -75,7 +77,6 @@ impl Application {
                 tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id)
             }))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-        let listener = TcpListener::bind(settings.http_addr).await?;
         Ok(Self {
             listener,
             router,

@@ -29,6 +29,7 @@ pub struct RequestSummary {
 pub struct Percentiles {
     pub p50: f64,
     pub p99: f64,
+    pub p999: f64,
     pub max: f64,
 }
 
@@ -38,6 +39,7 @@ impl Percentiles {
         Self {
             p50: ms(data.percentile_us(0.50)),
             p99: ms(data.percentile_us(0.99)),
+            p999: ms(data.percentile_us(0.999)),
             max: ms(data.maximum_time_us),
         }
     }
@@ -89,13 +91,14 @@ impl fmt::Display for RequestSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} requests ({} failed), {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "{}: {} requests ({} failed), {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms",
             self.name,
             self.requests,
             self.failed,
             self.rate,
             self.latency.p50,
             self.latency.p99,
+            self.latency.p999,
             self.latency.max
         )?;
         if let Some(co) = self.latency_co {
@@ -129,13 +132,14 @@ mod tests {
             latency: Percentiles {
                 p50: 1.5,
                 p99: 7.25,
+                p999: 9.5,
                 max: 20.0,
             },
             latency_co: None,
         };
         assert_eq!(
             summary.to_string(),
-            "POST /events: 6000 requests (0 failed), 100.0 req/s, p50 1.50 ms, p99 7.25 ms, max 20.00 ms"
+            "POST /events: 6000 requests (0 failed), 100.0 req/s, p50 1.50 ms, p99 7.25 ms, p999 9.50 ms, max 20.00 ms"
         );
     }
 }
