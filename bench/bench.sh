@@ -5,21 +5,23 @@
 #    one worker against their own database (eye_bench) and broker namespace (bench).
 # 2. Ceiling: wrk at full speed on /bench/noop (same request, same auth, nothing published)
 #    and on /events; prints both and their ratio.
-# 3. Rate search: the goose load test at rising fixed rates (STEP_SECS each) until p99 >= the
-#    target, a request fails, or the achieved rate falls short; keeps the highest passing rate.
+# 3. Rate search: oha at rising fixed rates (STEP_SECS each, coordinated-omission corrected)
+#    until p99 >= the target, a request is not 202, or the achieved rate falls short; keeps
+#    the highest passing rate.
 # 4. Hold: that rate for HOLD_SECS, with accepted/s, stored/s, p50/p99/p999, CPU and peak RSS
-#    of each process, and the loss ledger (lost/duplicated).
+#    of each process, and a ledger by count (accepted vs rows). The id-by-id ledger is
+#    `make loadtest`'s.
 #
-# Knobs (environment): RATES, STEP_SECS, HOLD_SECS, USERS, P99_MS, CONNS.
+# Knobs (environment): RATES, STEP_SECS, HOLD_SECS, P99_MS, CONNS (wrk), OHA_CONNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RATES=${RATES:-"1000 2500 5000 7500 10000 12500 15000 17500 20000 25000 30000"}
+RATES=${RATES:-"5000 10000 15000 20000 25000 30000 35000 40000"}
 STEP_SECS=${STEP_SECS:-10}
 HOLD_SECS=${HOLD_SECS:-60}
-USERS=${USERS:-256}
+OHA_CONNS=${OHA_CONNS:-256}
 P99_MS=${P99_MS:-10}
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-128}
 PORT=${BENCH_PORT:-8100}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET_DIR/release
@@ -32,6 +34,9 @@ export EYE_WORKER_METRICS_ADDR=127.0.0.1:9109 EYE_BENCH_NOOP_ROUTE=true
 HOST=http://127.0.0.1:$PORT
 
 command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }
+command -v oha >/dev/null || { echo "installing oha (crates.io)"; cargo install oha --locked; }
+# Messages a previous run left in the bench queue would land in the fresh database.
+rabbitmqctl -q delete_queue bench.events.ingest >/dev/null 2>&1 || true
 cargo build --release --workspace --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS eye_bench WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null
@@ -75,42 +80,64 @@ echo "events (published, confirmed):                  $events req/s"
 echo "ratio events/noop: $(awk -v a="$events" -v b="$noop" 'BEGIN {printf "%.2f", a / b}')"
 sleep 5
 
-loadtest() { # rate secs -> prints the summary and ledger lines
-  "$BIN/eye-loadtest" --host "$HOST" --rate "$1" --duration "$2" --users "$USERS" \
-    --report-dir "$OUT/goose-$1" 2>/dev/null | grep -E '^(POST|accepted=)'
+BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post.lua)
+# Fixed-rate load with oha (a Rust load generator light enough to drive 30k req/s here;
+# goose, used by `make loadtest`, costs too much CPU per request at these rates).
+# Prints: achieved-rps p50-ms p99-ms p999-ms ok(202) non202 errors(excluding cut at deadline)
+oha_run() { # rate secs
+  oha -z "$2s" -q "$1" -c "$OHA_CONNS" --latency-correction --no-tui --output-format json \
+    -m POST -T application/json -H "Authorization: Bearer $EYE_TOKEN" -d "$BODY" \
+    "$HOST/events" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+s, p = d["summary"], d["latencyPercentiles"]
+codes = {int(k): v for k, v in d["statusCodeDistribution"].items()}
+errors = sum(v for k, v in (d.get("errorDistribution") or {}).items() if "deadline" not in k)
+ms = lambda x: 1000 * (x or 0)
+print(f"{s[\"requestsPerSec\"]:.0f} {ms(p[\"p50\"]):.2f} {ms(p[\"p99\"]):.2f} {ms(p[\"p99.9\"]):.2f} "
+      f"{codes.get(202, 0)} {sum(v for k, v in codes.items() if k != 202)} {errors}")'
 }
 
-echo "== rate search: ${STEP_SECS}s steps, pass = p99 < ${P99_MS} ms, 0 failed, >= 90% of the rate"
+echo "== rate search: ${STEP_SECS}s steps, pass = p99 < ${P99_MS} ms, only 202s, >= 95% of the rate"
 best=0
 for rate in $RATES; do
-  line=$(loadtest "$rate" "$STEP_SECS" | head -1)
-  achieved=$(sed -E 's/.* ([0-9.]+) req\/s.*/\1/' <<<"$line")
-  p99=$(sed -E 's/.*p99 ([0-9.]+) ms, p999.*/\1/' <<<"$line" | head -1)
-  failed=$(sed -E 's/.*\(([0-9]+) failed\).*/\1/' <<<"$line")
-  pass=$(awk -v a="$achieved" -v r="$rate" -v p="$p99" -v f="$failed" -v t="$P99_MS" \
-    'BEGIN {print (f == 0 && p < t && a >= 0.9 * r) ? "pass" : "fail"}')
-  echo "rate $rate: achieved $achieved req/s, p99 $p99 ms, failed $failed -> $pass"
+  read -r achieved p50 p99 p999 ok non202 errors <<<"$(oha_run "$rate" "$STEP_SECS")"
+  pass=$(awk -v a="$achieved" -v r="$rate" -v p="$p99" -v n="$non202" -v e="$errors" -v t="$P99_MS" \
+    'BEGIN {print (n == 0 && e == 0 && p < t && a >= 0.95 * r) ? "pass" : "fail"}')
+  echo "rate $rate: achieved $achieved req/s, p50 $p50 ms, p99 $p99 ms, p999 $p999 ms, non-202 $non202, errors $errors -> $pass"
   [ "$pass" = pass ] || break
   best=$rate
 done
 [ "$best" -gt 0 ] || { echo "no rate passed"; exit 1; }
 
 echo "== hold: $best req/s for ${HOLD_SECS}s"
+rows() { psql -h 127.0.0.1 -U postgres eye_bench -Atc \
+  "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM dead_letters)"; }
+before=$(rows)
 a0=$(cpu_ticks $API); w0=$(cpu_ticks $WORKER)
 r0=$(group_ticks beam.smp); p0=$(group_ticks "postgres: ")
 s0=$(stored); t0=$(date +%s.%N)
-hold=$(loadtest "$best" "$HOLD_SECS")
+read -r achieved p50 p99 p999 ok non202 errors <<<"$(oha_run "$best" "$HOLD_SECS")"
 t1=$(date +%s.%N); s1=$(stored)
 a1=$(cpu_ticks $API); w1=$(cpu_ticks $WORKER)
 r1=$(group_ticks beam.smp); p1=$(group_ticks "postgres: ")
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
 hz=$(getconf CLK_TCK)
 pct() { awk -v d="$(($2 - $1))" -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.0f%%", 100 * d / hz / s}'; }
-echo "$hold"
-echo "stored/s over the hold and its drain: $(awk -v d="$((s1 - s0))" -v s="$secs" 'BEGIN {printf "%.0f", d / s}')"
-printf '%-10s %-22s %s\n' process "CPU (of one core)" "peak RSS"
-printf '%-10s %-22s %s MB\n' api "$(pct "$a0" "$a1")" "$(peak_rss_mb $API)"
-printf '%-10s %-22s %s MB\n' worker "$(pct "$w0" "$w1")" "$(peak_rss_mb $WORKER)"
-printf '%-10s %-22s\n' rabbitmq "$(pct "$r0" "$r1")"
-printf '%-10s %-22s\n' postgres "$(pct "$p0" "$p1")"
+# Drain: wait until the row count stops moving.
+last=-1; now=$(rows)
+while [ "$now" != "$last" ]; do last=$now; sleep 2; now=$(rows); done
+stored_total=$((now - before))
+lost=$((ok > stored_total ? ok - stored_total : 0))
+extra=$((stored_total > ok ? stored_total - ok : 0))
+echo "accepted/s $achieved (asked $best), p50 $p50 ms, p99 $p99 ms, p999 $p999 ms, non-202 $non202, errors $errors"
+echo "stored/s during the hold: $(awk -v d="$((s1 - s0))" -v s="$secs" 'BEGIN {printf "%.0f", d / s}')"
+echo "ledger (by count): accepted=$ok stored=$stored_total lost=$lost extra=$extra" \
+  "(extra rows can only be requests cut at the deadline, published but not answered)"
+printf '%-10s %-20s %s\n' process "CPU (% of one core)" "peak RSS"
+printf '%-10s %-20s %s MB\n' api "$(pct "$a0" "$a1")" "$(peak_rss_mb $API)"
+printf '%-10s %-20s %s MB\n' worker "$(pct "$w0" "$w1")" "$(peak_rss_mb $WORKER)"
+printf '%-10s %-20s\n' rabbitmq "$(pct "$r0" "$r1")"
+printf '%-10s %-20s\n' postgres "$(pct "$p0" "$p1")"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
+[ "$lost" -eq 0 ]

@@ -19,7 +19,7 @@ use crate::extract::BodyLimit;
 use crate::publisher::Publisher;
 use crate::routes;
 use crate::settings::{ApiSettings, DEV_JWT_SECRET};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// Longest wait for in-flight requests once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,7 +51,7 @@ impl Application {
         let db = Database::connect(db_options).await?;
         let publisher = Publisher::start(settings.amqp.clone(), &settings.publish);
         let shutdown = CancellationToken::new();
-        let state = AppState {
+        let state = AppState::new(Shared {
             jwt: Arc::new(Jwt::new(&settings.jwt)),
             publisher: publisher.clone(),
             body_limit: BodyLimit(settings.max_body_bytes),
@@ -59,7 +59,7 @@ impl Application {
             db,
             metrics: eye_core::telemetry::metrics_handle(),
             shutdown: shutdown.clone(),
-        };
+        });
         let router = routes::router(settings.bench_noop_route)
             .with_state(state)
             .layer(DefaultBodyLimit::max(settings.max_body_bytes as usize))

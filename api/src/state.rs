@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -11,9 +12,13 @@ use crate::auth::Jwt;
 use crate::extract::BodyLimit;
 use crate::publisher::Publisher;
 
-/// Shared, cheaply cloned application state.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Shared application state. One `Arc`, because axum clones the state for every request:
+/// a struct of handles would cost one reference-count update per field per request.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The state's contents.
+pub struct Shared {
     pub jwt: Arc<Jwt>,
     pub publisher: Publisher,
     pub body_limit: BodyLimit,
@@ -25,4 +30,36 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Cancelled when shutdown begins, so readiness turns 503 first.
     pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for Arc<Jwt> {
+    fn from_ref(state: &AppState) -> Self {
+        state.jwt.clone()
+    }
+}
+
+impl FromRef<AppState> for BodyLimit {
+    fn from_ref(state: &AppState) -> Self {
+        state.body_limit
+    }
+}
+
+impl FromRef<AppState> for PrometheusHandle {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
 }

@@ -1,6 +1,7 @@
 //! The only lapin user of the worker: consumes the events queue in batches, hands each batch
 //! to the pipeline, and acks it only after the commit.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use futures::StreamExt;
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +50,7 @@ pub async fn run(settings: &WorkerSettings, pipeline: Arc<Pipeline>, shutdown: C
 /// One connection's life: consume batches until shutdown (Ok) or a broker failure (Err).
 async fn session(
     settings: &WorkerSettings,
-    pipeline: &Pipeline,
+    pipeline: &Arc<Pipeline>,
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumerError> {
     let topology = settings.amqp.topology();
@@ -73,12 +75,22 @@ async fn session(
         topology.queue,
     ));
     let batch_size = usize::from(settings.batch_size);
+    let max_in_flight = usize::from(settings.commits_in_flight);
+    // Commits run concurrently (PostgreSQL commits in parallel) but are acked strictly in
+    // delivery order, so one `multiple` ack per batch stays correct.
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     // Messages are judged as they arrive, so the batch in hand is rows, not raw bodies.
     let mut judged = Judged::default();
-    loop {
+    let stopped_cleanly = loop {
         let first = tokio::select! {
             biased;
-            () = shutdown.cancelled() => break,
+            () = shutdown.cancelled() => break true,
+            done = oldest(&mut in_flight), if !in_flight.is_empty() => {
+                if !settle(&channel, &mut in_flight, done).await? {
+                    break false;
+                }
+                continue;
+            }
             next = consumer.next() => next.ok_or(ConsumerError::Cancelled)??,
         };
         let mut last_tag = first.delivery_tag;
@@ -97,17 +109,32 @@ async fn session(
                 Err(_linger_over) => break,
             }
         }
-        if !commit(settings, pipeline, &judged, messages, shutdown).await {
-            // Shutting down while the database is unavailable: leave the batch unacked; the
-            // broker hands it to the next worker.
-            break;
+        let batch = std::mem::take(&mut judged);
+        in_flight.push_back(InFlight {
+            commit: tokio::spawn(commit(
+                settings.retry_max(),
+                pipeline.clone(),
+                batch,
+                messages,
+                shutdown.clone(),
+            )),
+            last_tag,
+        });
+        while in_flight.len() >= max_in_flight {
+            let done = oldest(&mut in_flight).await;
+            if !settle(&channel, &mut in_flight, done).await? {
+                break;
+            }
         }
-        // One ack covers the whole batch: this channel has a single consumer and batches
-        // are committed in delivery order, so every earlier tag is settled too.
-        channel
-            .basic_ack(last_tag, BasicAckOptions { multiple: true })
-            .await?;
-        judged.clear();
+    };
+    // Finish and ack the batches in hand, in order.
+    if stopped_cleanly {
+        while !in_flight.is_empty() {
+            let done = oldest(&mut in_flight).await;
+            if !settle(&channel, &mut in_flight, done).await? {
+                break;
+            }
+        }
     }
     depth.abort();
     tracing::info!("consumer stopping");
@@ -120,16 +147,16 @@ async fn session(
 /// Commits a judged batch, retrying with backoff while the database fails. Returns false
 /// when shutdown came first.
 async fn commit(
-    settings: &WorkerSettings,
-    pipeline: &Pipeline,
-    judged: &Judged,
+    retry_max: Duration,
+    pipeline: Arc<Pipeline>,
+    judged: Judged,
     messages: usize,
-    shutdown: &CancellationToken,
+    shutdown: CancellationToken,
 ) -> bool {
-    let mut retry = backoff(settings.retry_max());
+    let mut retry = backoff(retry_max);
     loop {
         let started = std::time::Instant::now();
-        match pipeline.commit(judged).await {
+        match pipeline.commit(&judged).await {
             Ok(done) => {
                 metrics::histogram!("eye_worker_commit_seconds").record(started.elapsed());
                 metrics::histogram!("eye_worker_batch_rows").record(judged.len() as f64);
@@ -151,7 +178,7 @@ async fn commit(
             }
             Err(e) => {
                 metrics::counter!("eye_worker_commit_failures_total").increment(1);
-                let pause = retry.next().unwrap_or(settings.retry_max());
+                let pause = retry.next().unwrap_or(retry_max);
                 tracing::warn!(error = %e, ?pause, rows = judged.len(), "commit failed; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return false,
@@ -160,6 +187,42 @@ async fn commit(
             }
         }
     }
+}
+
+/// A batch being committed, and the delivery tag that acks it.
+struct InFlight {
+    commit: JoinHandle<bool>,
+    last_tag: u64,
+}
+
+/// Waits for the oldest batch's commit; true when it committed.
+async fn oldest(in_flight: &mut VecDeque<InFlight>) -> bool {
+    match in_flight.front_mut() {
+        Some(front) => (&mut front.commit).await.unwrap_or(false),
+        None => std::future::pending().await,
+    }
+}
+
+/// Acks the oldest batch if its commit succeeded; false (stop consuming) if it did not,
+/// which only happens when shutdown interrupted its retries: it stays unacked for the
+/// broker to redeliver.
+async fn settle(
+    channel: &Channel,
+    in_flight: &mut VecDeque<InFlight>,
+    committed: bool,
+) -> Result<bool, ConsumerError> {
+    let Some(done) = in_flight.pop_front() else {
+        return Ok(true);
+    };
+    if !committed {
+        return Ok(false);
+    }
+    // One ack covers the whole batch and every earlier one: this channel has a single
+    // consumer and batches are settled in delivery order.
+    channel
+        .basic_ack(done.last_tag, BasicAckOptions { multiple: true })
+        .await?;
+    Ok(true)
 }
 
 /// Publishes the queue's depth as a gauge every few seconds.

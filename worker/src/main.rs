@@ -1,6 +1,9 @@
 use clap::Parser;
 use eye_worker::{Worker, WorkerSettings};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     dotenvy::dotenv().ok();
