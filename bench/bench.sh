@@ -87,15 +87,7 @@ BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post.lua)
 oha_run() { # rate secs
   oha -z "$2s" -q "$1" -c "$OHA_CONNS" --latency-correction --no-tui --output-format json \
     -m POST -T application/json -H "Authorization: Bearer $EYE_TOKEN" -d "$BODY" \
-    "$HOST/events" 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-s, p = d["summary"], d["latencyPercentiles"]
-codes = {int(k): v for k, v in d["statusCodeDistribution"].items()}
-errors = sum(v for k, v in (d.get("errorDistribution") or {}).items() if "deadline" not in k)
-ms = lambda x: 1000 * (x or 0)
-print(f"{s[\"requestsPerSec\"]:.0f} {ms(p[\"p50\"]):.2f} {ms(p[\"p99\"]):.2f} {ms(p[\"p99.9\"]):.2f} "
-      f"{codes.get(202, 0)} {sum(v for k, v in codes.items() if k != 202)} {errors}")'
+    "$HOST/events" 2>/dev/null | python3 bench/oha_summary.py
 }
 
 echo "== rate search: ${STEP_SECS}s steps, pass = p99 < ${P99_MS} ms, only 202s, >= 95% of the rate"
