@@ -20,6 +20,9 @@ pub const SCOPE_EVENTS_WRITE: &str = "events:write";
 /// Scope needed to read an application's events.
 pub const SCOPE_EVENTS_READ: &str = "events:read";
 
+/// Scope that reads (and later manages) every application.
+pub const SCOPE_ADMIN: &str = "admin";
+
 /// Longest application id accepted in `sub`.
 const MAX_APP_ID_CHARS: usize = 128;
 
@@ -154,9 +157,18 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Refuses (403) a caller whose token lacks `scope`.
+    fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The application reads are limited to: the caller's own, or None (all) for admins.
+    pub fn scope_app(&self) -> Option<&str> {
+        (!self.has(SCOPE_ADMIN)).then_some(self.app_id.as_str())
+    }
+
+    /// Refuses (403) a caller whose token lacks `scope`; `admin` holds every scope.
     pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
-        if self.scopes.iter().any(|s| s == scope) {
+        if self.has(scope) || self.has(SCOPE_ADMIN) {
             Ok(())
         } else {
             Err(ApiError::Forbidden(scope))

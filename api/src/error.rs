@@ -23,6 +23,10 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("{message}")]
     InvalidField { field: String, message: String },
+    #[error("{message}")]
+    BadParameter { param: String, message: String },
+    #[error("the database did not answer in time")]
+    Timeout,
     #[error("the event queue is unavailable: {0}")]
     Unavailable(String, u32),
     #[error("no such resource")]
@@ -59,6 +63,8 @@ impl ApiError {
             }
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Unavailable(..) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -77,6 +83,7 @@ impl IntoResponse for ApiError {
         }
         let field = match &self {
             ApiError::InvalidField { field, .. } => Some(field.as_str()),
+            ApiError::BadParameter { param, .. } => Some(param.as_str()),
             _ => None,
         };
         let body = Body {
@@ -96,6 +103,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(_, retry_after) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Timeout => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
             }
             _ => {}
         }

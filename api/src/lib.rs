@@ -7,6 +7,8 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod publisher;
+pub mod query;
+pub mod reads;
 mod routes;
 pub mod settings;
 pub mod startup;

@@ -27,6 +27,10 @@ pub struct ApiSettings {
     /// Seconds after which any request is answered 503, whatever it waits on.
     #[arg(long, env = "EYE_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,
+    /// PostgreSQL statement timeout of the api's reads, in milliseconds.
+    #[arg(long, env = "EYE_READ_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout_ms: u64,
     /// Mount `POST /bench/noop` (benchmarks only: the HTTP layer without the broker).
     #[arg(long, env = "EYE_BENCH_NOOP_ROUTE", default_value_t = false)]
     pub bench_noop_route: bool,

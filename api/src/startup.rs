@@ -42,12 +42,17 @@ impl Application {
         if settings.jwt.secret.expose() == DEV_JWT_SECRET {
             tracing::warn!("EYE_JWT_SECRET is the development default: set your own secret");
         }
+        let statement_timeout_ms = settings.read_timeout_ms;
         let mut db_options = ConnectOptions::new(settings.database.url.expose().clone());
         db_options
             .max_connections(settings.database.max_connections)
             .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
             .connect_lazy(true)
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // One heavy read must not stall the api: PostgreSQL cancels it (503 `timeout`).
+            .map_sqlx_postgres_opts(move |opts| {
+                opts.options([("statement_timeout", format!("{statement_timeout_ms}ms"))])
+            });
         let db = Database::connect(db_options).await?;
         let publisher = Publisher::start(settings.amqp.clone(), &settings.publish);
         let shutdown = CancellationToken::new();

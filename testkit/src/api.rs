@@ -86,6 +86,24 @@ impl TestApi {
             .expect("request sent")
     }
 
+    /// `GET path` with `token`; returns the status and the JSON body.
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET path` with this api's token.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(&self.token, path).await
+    }
+
     /// Polls `/readyz` until it answers 200.
     pub async fn wait_ready(&self, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;

@@ -161,6 +161,32 @@ impl TestEnv {
         .await
     }
 
+    /// Writes an event row directly (as a worker would), for read-side tests.
+    pub async fn store_event(&self, row: StoredEvent<'_>) -> Uuid {
+        let id = Uuid::now_v7();
+        let at = row
+            .timestamp
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .expect("timestamp");
+        let model = event::ActiveModel {
+            app_id: sea_orm::ActiveValue::Set(row.app_id.to_owned()),
+            id: sea_orm::ActiveValue::Set(id),
+            session_id: sea_orm::ActiveValue::Set(row.session_id),
+            category: sea_orm::ActiveValue::Set(row.category.to_owned()),
+            name: sea_orm::ActiveValue::Set(row.name.to_owned()),
+            data: sea_orm::ActiveValue::Set(serde_json::json!({"host": "h", "path": "/"})),
+            timestamp: sea_orm::ActiveValue::Set(at),
+            source: sea_orm::ActiveValue::Set("http".into()),
+            received_at: sea_orm::ActiveValue::Set(chrono::Utc::now()),
+            stored_at: sea_orm::ActiveValue::NotSet,
+        };
+        event::Entity::insert(model)
+            .exec_without_returning(&self.db)
+            .await
+            .expect("insert event");
+        id
+    }
+
     /// Refuses new connections to this test's database and cuts the open ones: a database
     /// outage for this test alone.
     pub async fn take_database_down(&self) {
@@ -204,6 +230,17 @@ fn with_overrides(args: Vec<String>, extra: &[&str]) -> Vec<String> {
     }
     out.extend(extra.iter().map(|s| (*s).to_owned()));
     out
+}
+
+/// An event row for [`TestEnv::store_event`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEvent<'a> {
+    pub app_id: &'a str,
+    pub session_id: Uuid,
+    pub category: &'a str,
+    pub name: &'a str,
+    /// RFC 3339.
+    pub timestamp: &'a str,
 }
 
 async fn wait_for<F, Fut>(expected: u64, within: Duration, mut count: F) -> u64

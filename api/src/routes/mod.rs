@@ -3,6 +3,7 @@
 mod events;
 mod health;
 mod metrics;
+mod reads;
 
 use axum::Router;
 
@@ -18,6 +19,7 @@ pub fn router(bench_noop: bool) -> Router<AppState> {
     };
     router
         .merge(events::router())
+        .merge(reads::router())
         .merge(health::router())
         .merge(metrics::router())
         .route_layer(axum::middleware::from_fn(metrics::track))

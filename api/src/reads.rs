@@ -1,0 +1,150 @@
+//! The read side: events by application, session, type and time, in (timestamp, id) order
+//! with keyset pagination. Every query is scoped to one application unless the caller is
+//! an admin, and runs under the pool's statement timeout.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use eye_core::entity::event;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::query::Cursor;
+
+/// What to read. `app_id` None means every application (admins only).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub app_id: Option<String>,
+    pub session_id: Option<Uuid>,
+    pub category: Option<String>,
+    pub name: Option<String>,
+    /// Inclusive lower bound on the event's timestamp.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on the event's timestamp.
+    pub to: Option<DateTime<Utc>>,
+    pub limit: u64,
+    pub after: Option<Cursor>,
+}
+
+/// A stored event as the api shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventOut {
+    pub id: Uuid,
+    pub app_id: String,
+    pub session_id: Uuid,
+    pub category: String,
+    pub name: String,
+    pub data: serde_json::Value,
+    pub timestamp: String,
+    pub source: String,
+    pub received_at: String,
+}
+
+/// One page and where the next one starts (None on the last page).
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub data: Vec<EventOut>,
+    pub next_cursor: Option<String>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl From<event::Model> for EventOut {
+    fn from(m: event::Model) -> Self {
+        Self {
+            id: m.id,
+            app_id: m.app_id,
+            session_id: m.session_id,
+            category: m.category,
+            name: m.name,
+            data: m.data,
+            timestamp: rfc3339(m.timestamp),
+            source: m.source,
+            received_at: rfc3339(m.received_at),
+        }
+    }
+}
+
+/// A page of events matching `filter`, oldest first.
+pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page, ApiError> {
+    let mut query = event::Entity::find();
+    if let Some(app) = &filter.app_id {
+        query = query.filter(event::Column::AppId.eq(app.as_str()));
+    }
+    if let Some(session) = filter.session_id {
+        query = query.filter(event::Column::SessionId.eq(session));
+    }
+    if let Some(category) = &filter.category {
+        query = query.filter(event::Column::Category.eq(category.as_str()));
+    }
+    if let Some(name) = &filter.name {
+        query = query.filter(event::Column::Name.eq(name.as_str()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(event::Column::Timestamp.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(event::Column::Timestamp.lt(to));
+    }
+    if let Some(after) = filter.after {
+        // A row comparison, so PostgreSQL walks the (…, timestamp, id) index from the cursor.
+        query = query.filter(Expr::cust_with_values(
+            r#"("timestamp", "id") > ($1, $2)"#,
+            [after.timestamp.into(), sea_orm::Value::from(after.id)],
+        ));
+    }
+    let mut rows = query
+        .order_by_asc(event::Column::Timestamp)
+        .order_by_asc(event::Column::Id)
+        .limit(filter.limit + 1)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let more = rows.len() as u64 > filter.limit;
+    rows.truncate(filter.limit as usize);
+    let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
+        Cursor {
+            timestamp: last.timestamp,
+            id: last.id,
+        }
+        .encode()
+    });
+    Ok(Page {
+        data: rows.into_iter().map(EventOut::from).collect(),
+        next_cursor,
+    })
+}
+
+/// One event by id, within `app_id` (None: any application, admins only).
+pub async fn get(
+    db: &DatabaseConnection,
+    app_id: Option<&str>,
+    id: Uuid,
+) -> Result<Option<EventOut>, ApiError> {
+    let mut query = event::Entity::find().filter(event::Column::Id.eq(id));
+    if let Some(app) = app_id {
+        query = query.filter(event::Column::AppId.eq(app));
+    }
+    let row = query.one(db).await.map_err(db_error)?;
+    Ok(row.map(EventOut::from))
+}
+
+/// A statement timeout is 503 `timeout`; an unreachable database 503 `unavailable`;
+/// anything else an internal error (logged, never shown).
+fn db_error(e: DbErr) -> ApiError {
+    let text = e.to_string();
+    if text.contains("statement timeout") || text.contains("57014") {
+        return ApiError::Timeout;
+    }
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            ApiError::Unavailable("the database is unreachable".into(), 2)
+        }
+        other => ApiError::Internal(other.into()),
+    }
+}
