@@ -7,7 +7,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench
+.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz
 
 ## run: migrate, then the API and a worker together (Ctrl-C stops both)
 run: migrate build
@@ -60,6 +60,10 @@ bench:
 test:
 	$(CARGO) build -p eye-worker --bin eye-worker
 	$(CARGO) test --workspace
+
+## openapi: regenerate api/openapi.json from the code (a test fails while it is stale)
+openapi:
+	$(CARGO) run -q -p eye-api -- openapi > api/openapi.json
 
 ## lint: formatting and clippy, as before every commit
 lint:

@@ -20,6 +20,8 @@ pub enum Command {
     Serve(Box<ApiSettings>),
     /// Print a bearer token for an application; the token is the last line.
     Token(TokenArgs),
+    /// Print the OpenAPI document (what `make openapi` writes to api/openapi.json).
+    Openapi,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ pub mod ingest;
 pub mod publisher;
 pub mod query;
 pub mod reads;
-mod routes;
+pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;

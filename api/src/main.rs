@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
                 .run_until_stopped(shutdown)
                 .await?;
         }
+        Command::Openapi => println!("{}", eye_api::routes::docs::openapi_json()),
         Command::Token(args) => {
             println!("application: {}", args.app);
             println!("{}", eye_api::cli::token(&args)?);

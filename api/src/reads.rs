@@ -30,21 +30,23 @@ pub struct EventFilter {
 }
 
 /// A stored event as the api shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventOut {
     pub id: Uuid,
     pub app_id: String,
     pub session_id: Uuid,
     pub category: String,
     pub name: String,
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
+    /// RFC 3339, UTC, microseconds.
     pub timestamp: String,
     pub source: String,
     pub received_at: String,
 }
 
-/// One page and where the next one starts (None on the last page).
-#[derive(Debug, Clone, Serialize)]
+/// One page and where the next one starts (null on the last page).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub data: Vec<EventOut>,
     pub next_cursor: Option<String>,

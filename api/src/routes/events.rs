@@ -27,13 +27,31 @@ pub fn bench_router() -> Router<AppState> {
     Router::new().route("/bench/noop", post(post_noop))
 }
 
-/// The answer to an accepted event.
-#[derive(Debug, Serialize)]
+/// The answer to an accepted event: its id.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     pub id: Uuid,
 }
 
-async fn post_event(
+/// Accept an event: 202 once the broker has confirmed it, never before.
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "events",
+    request_body = EventIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Confirmed by the broker; will be stored or dead-lettered", body = Accepted),
+        (status = 400, description = "Not JSON, or not a JSON object", body = crate::error::Body),
+        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 403, description = "The token lacks `events:write`", body = crate::error::Body),
+        (status = 413, description = "Body over the limit", body = crate::error::Body),
+        (status = 415, description = "Content-Type is not application/json", body = crate::error::Body),
+        (status = 422, description = "A field is missing or wrong; `field` names it", body = crate::error::Body),
+        (status = 503, description = "The broker is unavailable; see Retry-After", body = crate::error::Body),
+    )
+)]
+pub(crate) async fn post_event(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,

@@ -19,25 +19,33 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-#[derive(Debug, Serialize)]
-struct Health {
+/// Liveness.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
     status: &'static str,
 }
 
-async fn healthz() -> Json<Health> {
+/// Liveness: answers without touching any dependency.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is alive", body = Health)))]
+pub(crate) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
 /// A readiness report: one entry per dependency.
-#[derive(Debug, Serialize)]
-struct Readiness {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Readiness {
     status: &'static str,
     broker: &'static str,
     database: &'static str,
     shutting_down: bool,
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+/// Readiness: broker link up, database answering, not shutting down.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "Ready", body = Readiness),
+    (status = 503, description = "Not ready; the report says which dependency", body = Readiness)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let broker = state.publisher.is_ready();
     let database = matches!(
         tokio::time::timeout(DB_PROBE_TIMEOUT, state.db.ping()).await,

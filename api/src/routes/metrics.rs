@@ -15,7 +15,10 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
 
-async fn render(State(handle): State<PrometheusHandle>) -> String {
+/// Prometheus metrics, text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub(crate) async fn render(State(handle): State<PrometheusHandle>) -> String {
     handle.render()
 }
 

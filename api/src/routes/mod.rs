@@ -1,5 +1,6 @@
 //! The HTTP routes, one file per resource, merged once here.
 
+pub mod docs;
 mod events;
 mod health;
 mod metrics;
@@ -20,6 +21,7 @@ pub fn router(bench_noop: bool) -> Router<AppState> {
     router
         .merge(events::router())
         .merge(reads::router())
+        .merge(docs::router())
         .merge(health::router())
         .merge(metrics::router())
         .route_layer(axum::middleware::from_fn(metrics::track))

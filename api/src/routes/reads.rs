@@ -29,7 +29,62 @@ const LIST_PARAMS: &[&str] = &[
 ];
 const SESSION_PARAMS: &[&str] = &["category", "name", "from", "to", "limit", "cursor"];
 
-async fn list_events(
+/// Query parameters of the event lists (documentation; parsed by [`Params`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ListQuery {
+    /// Only this session's events.
+    session_id: Option<Uuid>,
+    /// Only this category.
+    #[param(min_length = 1)]
+    category: Option<String>,
+    /// Only this event name.
+    #[param(min_length = 1)]
+    name: Option<String>,
+    /// Events at or after this time (RFC 3339 or `YYYY-MM-DD HH:MM:SS[.f]`).
+    from: Option<String>,
+    /// Events before this time.
+    to: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Query parameters of a session's events (documentation).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct SessionQuery {
+    #[param(min_length = 1)]
+    category: Option<String>,
+    #[param(min_length = 1)]
+    name: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<u64>,
+    cursor: Option<String>,
+}
+
+/// The caller's events, oldest first, a page at a time (admins: every application's).
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = Page),
+        (status = 400, description = "A bad parameter; `field` names it", body = crate::error::Body),
+        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 403, description = "The token lacks `events:read`", body = crate::error::Body),
+        (status = 503, description = "The database is unavailable or the query timed out", body = crate::error::Body),
+    )
+)]
+pub(crate) async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
     params: Params,
@@ -39,7 +94,22 @@ async fn list_events(
     Ok(Json(reads::list(&state.db, &filter).await?))
 }
 
-async fn session_events(
+/// One session's events in the order they happened (by timestamp, not arrival).
+#[utoipa::path(
+    get,
+    path = "/sessions/{session_id}/events",
+    tag = "events",
+    params(("session_id" = Uuid, Path, description = "The session"), SessionQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the session's events", body = Page),
+        (status = 400, description = "A bad parameter; `field` names it", body = crate::error::Body),
+        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 403, description = "The token lacks `events:read`", body = crate::error::Body),
+        (status = 503, description = "The database is unavailable or the query timed out", body = crate::error::Body),
+    )
+)]
+pub(crate) async fn session_events(
     State(state): State<AppState>,
     caller: Caller,
     Path(session_id): Path<String>,
@@ -56,7 +126,23 @@ async fn session_events(
     Ok(Json(reads::list(&state.db, &filter).await?))
 }
 
-async fn get_event(
+/// One of the caller's events.
+#[utoipa::path(
+    get,
+    path = "/events/{id}",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "The event id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event", body = EventOut),
+        (status = 400, description = "`id` is not a UUID", body = crate::error::Body),
+        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 403, description = "The token lacks `events:read`", body = crate::error::Body),
+        (status = 404, description = "No such event for this application", body = crate::error::Body),
+        (status = 503, description = "The database is unavailable or the query timed out", body = crate::error::Body),
+    )
+)]
+pub(crate) async fn get_event(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
