@@ -65,6 +65,10 @@ test:
 openapi:
 	$(CARGO) run -q -p eye-api -- openapi > api/openapi.json
 
+## fuzz: schemathesis (PyPI) against a live api over every documented endpoint
+fuzz:
+	scripts/fuzz.sh
+
 ## lint: formatting and clippy, as before every commit
 lint:
 	$(CARGO) fmt --all -- --check

@@ -16,22 +16,43 @@ pub const MAX_LABEL_CHARS: u64 = 128;
 #[derive(Debug, Clone, Deserialize, Validate)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventIn {
-    /// Chosen by the client for idempotent retries; assigned (UUIDv7) when absent.
+    /// Chosen by the client for idempotent retries; assigned (UUIDv7) when absent or null.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub id: Option<Uuid>,
     pub session_id: Uuid,
     #[validate(length(min = 1, max = MAX_LABEL_CHARS), custom(function = not_blank))]
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128, example = "page interaction"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 128,
+            pattern = r"\S",
+            example = "page interaction"
+        )
+    )]
     pub category: String,
     #[validate(length(min = 1, max = MAX_LABEL_CHARS), custom(function = not_blank))]
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128, example = "pageview"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 128,
+            pattern = r"\S",
+            example = "pageview"
+        )
+    )]
     pub name: String,
     /// Free-form JSON object.
     #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!({"host": "www.consumeraffairs.com", "path": "/"})))]
     pub data: Map<String, Value>,
     /// RFC 3339 or the seed clients' `YYYY-MM-DD HH:MM:SS[.f][offset]`; see [`crate::timestamp`].
-    #[cfg_attr(feature = "openapi", schema(example = "2021-01-01 09:15:27.243860"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            example = "2021-01-01 09:15:27.243860",
+            pattern = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$"
+        )
+    )]
     pub timestamp: String,
 }
 

@@ -61,7 +61,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/docs", get(|| async { Html(INDEX) }))
-        .route("/docs/swagger-ui.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }))
+        .route(
+            "/docs/swagger-ui.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }),
+        )
         .route(
             "/docs/swagger-ui-bundle.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }),

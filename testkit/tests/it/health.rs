@@ -72,3 +72,45 @@ async fn metrics_are_exposed_for_prometheus() {
         "requests are labelled by route"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_swagger_ui_are_served_without_internet() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api_with(&[]).await;
+    let doc: Value = api
+        .client
+        .get(api.url("/openapi.json"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for path in [
+        "/events",
+        "/events/{id}",
+        "/sessions/{session_id}/events",
+        "/readyz",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    let page = api.client.get(api.url("/docs")).send().await.expect("sent");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("/docs/swagger-ui-bundle.js") && !html.contains("https://"));
+    for (asset, kind) in [
+        ("/docs/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/swagger-ui.css", "text/css"),
+    ] {
+        let response = api.client.get(api.url(asset)).send().await.expect("sent");
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_eq!(response.headers()["content-type"], kind);
+        assert!(
+            response.bytes().await.expect("body").len() > 100_000,
+            "{asset} is the real asset"
+        );
+    }
+}
