@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Read-side benchmark: 1,000,000 events over 100 sessions and 20 types, then the session
+# query and a filtered page under load (oha, 8 connections, 20 s each).
+# `bench/reads.sh` (release binaries; builds them if needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT=${BENCH_PORT:-8110}
+BIN=${CARGO_TARGET_DIR:-target}/release
+ROWS=${ROWS:-1000000}
+export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench_reads
+export EYE_AMQP_NAMESPACE=bench-reads EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
+command -v oha >/dev/null || cargo install oha --locked
+cargo build --release -p eye-api -p eye-migrations
+"$BIN/eye-migrate" up >/dev/null
+have=$(psql -h 127.0.0.1 -U postgres eye_bench_reads -Atc "SELECT count(*) FROM events")
+if [ "$have" != "$ROWS" ]; then
+  echo "loading $ROWS events"
+  psql -h 127.0.0.1 -U postgres eye_bench_reads -q <<SQL
+TRUNCATE events;
+INSERT INTO events (app_id, id, session_id, category, name, data, "timestamp", source, received_at)
+SELECT 'bench',
+       gen_random_uuid(),
+       ('00000000-0000-4000-8000-' || lpad(to_hex(i % 100), 12, '0'))::uuid,
+       'category ' || (i % 4),
+       'name ' || (i % 5),
+       jsonb_build_object('host', 'www.example.com', 'path', '/' || i),
+       timestamptz '2024-01-01' + (i || ' seconds')::interval,
+       'http', now()
+FROM generate_series(1, $ROWS) AS i;
+ANALYZE events;
+SQL
+fi
+"$BIN/eye-api" serve >/dev/null 2>&1 & API=$!
+trap 'kill $API 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+TOKEN=$("$BIN/eye-api" token --app bench | tail -1)
+SESSION=00000000-0000-4000-8000-000000000007
+# A page in the middle of the range, where a cursor would take a client.
+CURSOR=$(curl -s -H "Authorization: Bearer $TOKEN" \
+  "http://127.0.0.1:$PORT/sessions/$SESSION/events?limit=1000&from=2024-01-04T00:00:00Z" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])')
+for path in \
+  "/sessions/$SESSION/events?limit=100" \
+  "/sessions/$SESSION/events?limit=100&cursor=$CURSOR" \
+  "/events?category=category%202&name=name%203&limit=100&from=2024-01-05T00:00:00Z" \
+  "/events?limit=100&from=2024-01-06T00:00:00Z&to=2024-01-07T00:00:00Z"; do
+  echo "GET $path"
+  oha -z 20s -c 8 --no-tui --output-format json -H "Authorization: Bearer $TOKEN" \
+    "http://127.0.0.1:$PORT$path" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin); p = d["latencyPercentiles"]; c = d["statusCodeDistribution"]
+rps, p50, p99 = d["summary"]["requestsPerSec"], 1000 * p["p50"], 1000 * p["p99"]
+print(f"  {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, statuses {c}")' 2>/dev/null ||
+  oha -z 20s -c 8 --no-tui -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$path" | grep -E "Requests/sec|99.00%|50.00%"
+done
