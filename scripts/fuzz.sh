@@ -36,4 +36,5 @@ TOKEN=$("$BIN/eye-api" token --app fuzz | tail -1)
   --checks all \
   --max-time "$MAX_TIME" \
   --workers 2 \
-  --exclude-checks ignored_auth,positive_data_acceptance
+  --exclude-checks ignored_auth,positive_data_acceptance,ensure_resource_availability \
+  ${FUZZ_SEED:+--seed "$FUZZ_SEED"}

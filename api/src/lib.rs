@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod errors_read;
 pub mod extract;
 pub mod ingest;
 pub mod publisher;

@@ -138,7 +138,7 @@ pub async fn get(
 
 /// A statement timeout is 503 `timeout`; an unreachable database 503 `unavailable`;
 /// anything else an internal error (logged, never shown).
-fn db_error(e: DbErr) -> ApiError {
+pub(crate) fn db_error(e: DbErr) -> ApiError {
     let text = e.to_string();
     if text.contains("statement timeout") || text.contains("57014") {
         return ApiError::Timeout;

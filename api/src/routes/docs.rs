@@ -19,6 +19,8 @@ use crate::state::AppState;
         super::reads::list_events,
         super::reads::get_event,
         super::reads::session_events,
+        super::errors::list_errors,
+        super::errors::event_status,
         super::health::healthz,
         super::health::readyz,
         super::metrics::render,

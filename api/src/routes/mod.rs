@@ -1,6 +1,7 @@
 //! The HTTP routes, one file per resource, merged once here.
 
 pub mod docs;
+mod errors;
 mod events;
 mod health;
 mod metrics;
@@ -21,6 +22,7 @@ pub fn router(bench_noop: bool) -> Router<AppState> {
     router
         .merge(events::router())
         .merge(reads::router())
+        .merge(errors::router())
         .merge(docs::router())
         .merge(health::router())
         .merge(metrics::router())

@@ -1,0 +1,115 @@
+//! `GET /errors` and `GET /events/{id}/status`.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use uuid::Uuid;
+
+use crate::auth::{Caller, SCOPE_EVENTS_READ};
+use crate::error::ApiError;
+use crate::errors_read::{self, ErrorFilter, ErrorPage, EventStatus};
+use crate::query::Params;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/errors", get(list_errors))
+        .route("/events/{id}/status", get(event_status))
+}
+
+const PARAMS: &[&str] = &[
+    "validator",
+    "category",
+    "name",
+    "from",
+    "to",
+    "limit",
+    "cursor",
+];
+
+/// Query parameters of `GET /errors` (documentation; parsed by [`Params`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ErrorQuery {
+    /// Only refusals whose first reason came from this rule (e.g. `required_keys`).
+    #[param(min_length = 1)]
+    validator: Option<String>,
+    #[param(min_length = 1)]
+    category: Option<String>,
+    #[param(min_length = 1)]
+    name: Option<String>,
+    /// First seen at or after this time.
+    from: Option<String>,
+    /// First seen before this time.
+    to: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Refused events (and, for admins, undecodable messages), oldest first, with every reason.
+#[utoipa::path(
+    get,
+    path = "/errors",
+    tag = "events",
+    params(ErrorQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of dead letters", body = ErrorPage),
+        (status = 400, description = "A bad parameter; `field` names it", body = crate::error::Body),
+        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 403, description = "The token lacks `events:read`", body = crate::error::Body),
+        (status = 503, description = "The database is unavailable or the query timed out", body = crate::error::Body),
+    )
+)]
+pub(crate) async fn list_errors(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> Result<Json<ErrorPage>, ApiError> {
+    caller.require(SCOPE_EVENTS_READ)?;
+    params.only(PARAMS)?;
+    let filter = ErrorFilter {
+        app_id: caller.scope_app().map(str::to_owned),
+        validator: params.text("validator")?,
+        category: params.text("category")?,
+        name: params.text("name")?,
+        from: params.time("from")?,
+        to: params.time("to")?,
+        limit: params.limit()?,
+        after: params.cursor()?,
+    };
+    Ok(Json(errors_read::list(&state.db, &filter).await?))
+}
+
+/// What became of an accepted event: `stored`, `rejected` (with the reasons) or `queued`.
+#[utoipa::path(
+    get,
+    path = "/events/{id}/status",
+    tag = "events",
+    params(("id" = Uuid, Path, description = "The id the 202 answered")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event's status", body = EventStatus),
+        (status = 400, description = "`id` is not a UUID", body = crate::error::Body),
+        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 403, description = "The token lacks `events:read`", body = crate::error::Body),
+        (status = 503, description = "The database is unavailable or the query timed out", body = crate::error::Body),
+    )
+)]
+pub(crate) async fn event_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EventStatus>, ApiError> {
+    caller.require(SCOPE_EVENTS_READ)?;
+    let id = id.parse::<Uuid>().map_err(|_| ApiError::BadParameter {
+        param: "id".into(),
+        message: format!("not a UUID: {id:?}"),
+    })?;
+    Ok(Json(
+        errors_read::status(&state.db, caller.scope_app(), id).await?,
+    ))
+}

@@ -1,0 +1,108 @@
+use std::time::Duration;
+
+use eye_testkit::{TestEnv, seed_event, token_for};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+async fn accepted(api: &eye_testkit::TestApi, body: &Value) -> Uuid {
+    let response = api.post_event(body).await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.expect("json");
+    body["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id")
+}
+
+#[tokio::test]
+async fn refused_events_are_listed_with_their_reasons_and_filters_for_their_application_only() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker().await;
+    let mut no_host = seed_event();
+    no_host["data"] = json!({"path": "/"});
+    let mut future = seed_event();
+    future["timestamp"] = json!((chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339());
+    let no_host_id = accepted(&api, &no_host).await;
+    let future_id = accepted(&api, &future).await;
+    let good_id = accepted(&api, &seed_event()).await;
+    eye_testkit::publish_raw(&env.namespace, b"garbage").await;
+    assert_eq!(env.wait_for_dead_letters(3, WITHIN).await, 3);
+    assert_eq!(env.wait_for_events(1, WITHIN).await, 1);
+
+    let (status, page) = api.get("/errors").await;
+    assert_eq!(status, 200, "{page}");
+    let listed: Vec<&str> = page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| {
+            d["event_id"]
+                .as_str()
+                .expect("own events only, no undecodable")
+        })
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&no_host_id.to_string().as_str()));
+
+    let (_, page) = api.get("/errors?validator=required_keys").await;
+    let rows = page["data"].as_array().expect("data");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["field"], "/data/host");
+    assert_eq!(rows[0]["reasons"][0]["message"], "data.host is required");
+    assert_eq!(rows[0]["payload"]["event"]["id"], no_host_id.to_string());
+
+    let (_, first) = api.get("/errors?limit=1").await;
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let (_, second) = api.get(&format!("/errors?limit=1&cursor={cursor}")).await;
+    assert_ne!(first["data"][0]["id"], second["data"][0]["id"]);
+    assert!(second["next_cursor"].is_null());
+
+    let stranger = token_for("someone-else", &["events:read"]);
+    let (_, theirs) = api.get_as(&stranger, "/errors").await;
+    assert_eq!(theirs["data"], json!([]));
+    let admin = token_for("ops", &["admin"]);
+    let (_, all) = api.get_as(&admin, "/errors").await;
+    let kinds: Vec<&str> = all["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| d["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds.len(), 3);
+    assert!(kinds.contains(&"undecodable"));
+
+    let _ = (future_id, good_id);
+}
+
+#[tokio::test]
+async fn a_client_can_learn_what_became_of_its_event() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker().await;
+    let mut bad = seed_event();
+    bad["data"] = json!({"host": "h"});
+    let bad_id = accepted(&api, &bad).await;
+    let good_id = accepted(&api, &seed_event()).await;
+    env.wait_for_events(1, WITHIN).await;
+    env.wait_for_dead_letters(1, WITHIN).await;
+
+    let (status, stored) = api.get(&format!("/events/{good_id}/status")).await;
+    assert_eq!((status, stored["status"].as_str()), (200, Some("stored")));
+    let (_, rejected) = api.get(&format!("/events/{bad_id}/status")).await;
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["reasons"][0]["field"], "/data/path");
+    let (_, unknown) = api.get(&format!("/events/{}/status", Uuid::new_v4())).await;
+    assert_eq!(unknown["status"], "queued");
+
+    // Another application learns nothing about this one's events.
+    let stranger = token_for("someone-else", &["events:read"]);
+    let (_, hidden) = api
+        .get_as(&stranger, &format!("/events/{good_id}/status"))
+        .await;
+    assert_eq!(hidden["status"], "queued");
+    let (status, body) = api.get("/events/nope/status").await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("id")));
+}
