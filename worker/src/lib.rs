@@ -3,6 +3,7 @@
 
 pub mod consumer;
 pub mod pipeline;
+pub mod provider;
 pub mod settings;
 pub mod startup;
 pub mod storage;
