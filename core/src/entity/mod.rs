@@ -3,3 +3,4 @@
 
 pub mod dead_letter;
 pub mod event;
+pub mod provider_plan;

@@ -7,6 +7,7 @@
 //! API, say) only writes its parser.
 
 pub mod fever;
+pub mod read_model;
 pub mod record;
 
 pub use record::{PlanRecord, Record, Rejected, ZoneRecord};

@@ -67,6 +67,13 @@ pub struct Rejected {
 }
 
 impl PlanRecord {
+    /// Reads a plan back from an event's data (extra keys such as prices are ignored).
+    pub fn from_data(
+        data: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, serde_json::Error> {
+        Self::deserialize(serde_json::Value::Object(data.clone()))
+    }
+
     pub fn min_price(&self) -> Option<Decimal> {
         self.zones.iter().map(|z| z.price).min()
     }
