@@ -6,7 +6,10 @@
 //! mapping of records to queue events is shared in [`record`], so the next provider (a JSON
 //! API, say) only writes its parser.
 
+pub mod fetch;
 pub mod fever;
+pub mod hashes;
+pub mod publish;
 pub mod read_model;
 pub mod record;
 
