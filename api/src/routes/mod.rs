@@ -3,6 +3,7 @@
 mod events;
 mod health;
 mod metrics;
+mod search;
 
 use axum::Router;
 
@@ -20,6 +21,7 @@ pub fn router(bench_noop: bool) -> Router<AppState> {
         .merge(events::router())
         .merge(health::router())
         .merge(metrics::router())
+        .merge(search::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
