@@ -35,6 +35,18 @@ struct Params {
     ends_at: Option<String>,
 }
 
+/// The 200 body: `{"data": {"events": [..]}, "error": null}`.
+#[derive(Debug, Serialize)]
+struct Found {
+    data: Events,
+    error: Option<()>,
+}
+
+#[derive(Debug, Serialize)]
+struct Events {
+    events: Vec<SearchEvent>,
+}
+
 /// One plan, as the challenge names its fields. Prices are JSON numbers written from the
 /// exact decimal (`65.00`), never through a float.
 #[derive(Debug, Serialize)]
@@ -97,8 +109,14 @@ async fn search(
             tracing::error!(error = %e, "search query failed");
             SearchError::Unavailable
         })?;
-    let events: Vec<SearchEvent> = plans.into_iter().map(to_event).collect();
-    let body = serde_json::json!({"data": {"events": events}, "error": null});
+    let body = Found {
+        data: Events {
+            events: plans.into_iter().map(to_event).collect(),
+        },
+        error: None,
+    };
+    // Serialized as typed values (not through `serde_json::Value`, which would turn the
+    // exact prices into floats).
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 

@@ -4,4 +4,5 @@
 mod errors;
 mod health;
 mod ingest;
+mod provider;
 mod worker;
