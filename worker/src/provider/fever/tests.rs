@@ -235,3 +235,63 @@ fn size_and_depth_are_bounded() {
     let (_, result) = parse_all(deep.as_bytes());
     assert!(matches!(result, Err(FeedError::TooDeep { limit: 32, .. })));
 }
+
+/// Parse throughput on a generated feed (same format), memory by the process's peak RSS.
+/// A benchmark, not a check: `cargo test --release -p eye-worker -- --ignored --nocapture
+/// parse_throughput` (size in MB from `EYE_BENCH_FEED_MB`, default 100).
+#[test]
+#[ignore = "benchmark"]
+fn parse_throughput() {
+    let mb: usize = std::env::var("EYE_BENCH_FEED_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let block = r#"<base_plan base_plan_id="ID" sell_mode="online" title="Camela en concierto">
+<plan plan_start_date="2021-06-30T21:00:00" plan_end_date="2021-06-30T22:00:00" plan_id="ID" sell_from="2020-07-01T00:00:00" sell_to="2021-06-30T20:00:00" sold_out="false">
+<zone zone_id="40" capacity="243" price="20.00" name="Platea" numbered="true" />
+<zone zone_id="38" capacity="100" price="15.00" name="Grada 2" numbered="false" />
+<zone zone_id="30" capacity="90" price="30.00" name="A28" numbered="true" />
+</plan></base_plan>
+"#;
+    let mut body = String::with_capacity(mb * 1024 * 1024 + 1024);
+    body.push_str("<planList><output>");
+    let mut n = 0u64;
+    while body.len() < mb * 1024 * 1024 {
+        body.push_str(&block.replace("ID", &n.to_string()));
+        n += 1;
+    }
+    body.push_str("</output></planList>");
+    let rss_before = peak_rss_kb();
+    let started = std::time::Instant::now();
+    let mut plans = 0usize;
+    let limits = Limits {
+        max_bytes: usize::MAX,
+        max_depth: 32,
+    };
+    let summary = parse(body.as_bytes(), limits, &mut |r| {
+        if matches!(r, Record::Plan(_)) {
+            plans += 1;
+        }
+    })
+    .expect("parses");
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(summary.plans as u64, n);
+    println!(
+        "parsed {:.0} MB, {plans} plans in {secs:.2} s: {:.0} MB/s; peak RSS {} MB before parsing (the document), {} MB after",
+        body.len() as f64 / 1e6,
+        body.len() as f64 / 1e6 / secs,
+        rss_before / 1024,
+        peak_rss_kb() / 1024
+    );
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
