@@ -106,48 +106,47 @@ impl Fetcher {
         tracing::info!("fetcher stopped");
     }
 
-    /// One cycle: fetch, parse, publish what changed, record the hashes.
+    /// One cycle: fetch, parse, publish what changed, record the hashes. Records are
+    /// judged as the parser hands them over, so only the changed ones are kept in memory.
     pub async fn run_once(&mut self) -> Result<CycleReport, CycleError> {
         let body = self.http.fetch().await?;
         let fetched_at = Utc::now();
         let name = self.provider.name().to_owned();
-        let mut records = Vec::new();
+        let known = self.hashes.load(&name).await?;
+        let mut report = CycleReport::default();
+        let mut seen: Hashes = HashMap::with_capacity(known.len());
+        let mut envelopes = Vec::new();
+        let mut judge = |record: Record, report: &mut CycleReport| match &record {
+            Record::Plan(plan) => {
+                report.plans += 1;
+                let hash = plan.content_hash();
+                let key = (plan.base_plan_id.clone(), plan.plan_id.clone());
+                if known.get(&key) != Some(&hash) {
+                    report.changed += 1;
+                    envelopes.push(to_envelope(&name, &record, fetched_at));
+                }
+                seen.insert(key, hash);
+            }
+            Record::Rejected(_) => {
+                report.rejected += 1;
+                envelopes.push(to_envelope(&name, &record, fetched_at));
+            }
+        };
         let parsed = self
             .provider
-            .parse(&body, self.limits, &mut |r| records.push(r));
+            .parse(&body, self.limits, &mut |r| judge(r, &mut report));
         drop(body);
-        let mut report = CycleReport::default();
         if let Err(e) = parsed {
             tracing::warn!(provider = %name, error = %e, "document not read to its end");
             report.document_error = Some(e.to_string());
-            records.push(Record::Rejected(Rejected {
+            let rejected = Record::Rejected(Rejected {
                 base_plan_id: None,
                 plan_id: None,
                 zone_id: None,
                 position: e.position().unwrap_or(0),
                 reason: format!("document: {e}"),
-            }));
-        }
-        let known = self.hashes.load(&name).await?;
-        let mut seen: Hashes = HashMap::with_capacity(records.len());
-        let mut envelopes = Vec::new();
-        for record in &records {
-            match record {
-                Record::Plan(plan) => {
-                    report.plans += 1;
-                    let hash = plan.content_hash();
-                    let key = (plan.base_plan_id.clone(), plan.plan_id.clone());
-                    if known.get(&key) != Some(&hash) {
-                        report.changed += 1;
-                        envelopes.push(to_envelope(&name, record, fetched_at));
-                    }
-                    seen.insert(key, hash);
-                }
-                Record::Rejected(_) => {
-                    report.rejected += 1;
-                    envelopes.push(to_envelope(&name, record, fetched_at));
-                }
-            }
+            });
+            judge(rejected, &mut report);
         }
         self.publisher.publish(&envelopes).await?;
         self.hashes.record(&name, &seen, fetched_at).await?;
