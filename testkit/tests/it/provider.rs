@@ -219,8 +219,23 @@ async fn a_restarted_fetcher_republishes_nothing_unchanged() {
     let mut restarted = env.fetcher(&sim.url(), &[]).await;
     let again = restarted.run_once().await.expect("fetch again");
     assert_eq!((again.plans, again.changed), (4, 0));
+    assert_eq!(sim.requests(), 2);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(env.event_count().await, 4);
+
+    // A rejected record is published once too, not on every fetch.
+    sim.then(vec![Reply::Body(fixture("eventlist_response_2.xml"))]);
+    let changed = restarted.run_once().await.expect("legacy sample");
+    assert_eq!((changed.changed, changed.rejected), (2, 1));
+    let mut restarted = env.fetcher(&sim.url(), &[]).await;
+    let again = restarted.run_once().await.expect("legacy sample again");
+    assert_eq!((again.changed, again.rejected), (0, 1));
+    env.wait_for_dead_letters(1, WITHIN).await;
+    env.wait_for_events(6, WITHIN).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dead = env.dead_letters().await;
+    assert_eq!((dead.len(), dead[0].attempts), (1, 1));
+    assert_eq!(env.event_count().await, 6);
 }
 
 #[tokio::test]

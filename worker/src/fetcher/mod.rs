@@ -1,6 +1,6 @@
 //! The fetcher role: on each tick, fetch the provider's document, parse it as a stream,
-//! publish the plans whose content hash changed (and every rejected record, which the
-//! workers dead-letter), then record the hashes. A failure at any step leaves the hashes
+//! publish the plans whose content hash changed (and the rejected records not published
+//! before, which the workers dead-letter), then record the hashes. A failure at any step leaves the hashes
 //! untouched, so the next tick publishes the same changes again (with the same event ids,
 //! which the idempotent store absorbs).
 
@@ -127,9 +127,13 @@ impl Fetcher {
                 }
                 seen.insert(key, hash);
             }
-            Record::Rejected(_) => {
+            Record::Rejected(rejected) => {
                 report.rejected += 1;
-                envelopes.push(to_envelope(&name, &record, fetched_at));
+                let (key, digest) = (rejected.hash_key(), rejected.digest());
+                if known.get(&key) != Some(&digest) {
+                    envelopes.push(to_envelope(&name, &record, fetched_at));
+                }
+                seen.insert(key, digest);
             }
         };
         let parsed = self

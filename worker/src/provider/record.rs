@@ -94,6 +94,27 @@ impl PlanRecord {
     }
 }
 
+impl Rejected {
+    /// The key the fetcher's hash table keeps a rejection under, apart from plans' keys.
+    pub fn hash_key(&self) -> (String, String) {
+        (
+            self.base_plan_id.clone().unwrap_or_default(),
+            format!(
+                "rejected:{}:{}",
+                self.plan_id.as_deref().unwrap_or(""),
+                self.zone_id.as_deref().unwrap_or("")
+            ),
+        )
+    }
+
+    /// SHA-256 (hex) of the rejection: the same refusal is published once.
+    pub fn digest(&self) -> String {
+        hex(&Sha256::digest(
+            serde_json::to_vec(self).unwrap_or_default(),
+        ))
+    }
+}
+
 /// UUIDv5 of provider + base plan + plan.
 pub fn plan_uuid(provider: &str, base_plan_id: &str, plan_id: &str) -> Uuid {
     Uuid::new_v5(
@@ -140,10 +161,7 @@ pub fn to_envelope(provider: &str, record: &Record, fetched_at: DateTime<Utc>) -
             let data = to_map(rejected);
             let base = rejected.base_plan_id.as_deref().unwrap_or("");
             let plan = rejected.plan_id.as_deref().unwrap_or("");
-            let digest = hex(&Sha256::digest(
-                serde_json::to_vec(rejected).unwrap_or_default(),
-            ));
-            let id = event_uuid(provider, base, plan, &digest);
+            let id = event_uuid(provider, base, plan, &rejected.digest());
             (id, plan_uuid(provider, base, plan), REJECTED_NAME, data)
         }
     };
