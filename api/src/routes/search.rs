@@ -101,6 +101,9 @@ async fn search(
         .filter(provider_plan::Column::EverOnline.eq(true))
         .filter(provider_plan::Column::StartsAt.gte(starts_at))
         .filter(provider_plan::Column::EndsAt.lte(ends_at))
+        // Implied (a plan never ends before it starts; the parser refuses those), and it
+        // bounds the index scan on starts_at from both sides.
+        .filter(provider_plan::Column::StartsAt.lte(ends_at))
         .order_by_asc(provider_plan::Column::StartsAt)
         .order_by_asc(provider_plan::Column::Id)
         .all(&state.db)
