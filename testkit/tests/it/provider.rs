@@ -305,3 +305,30 @@ async fn transient_failures_are_retried_and_bad_documents_are_dead_lettered() {
     );
     assert_eq!(env.provider_plans().await.len(), 4);
 }
+
+#[tokio::test]
+async fn the_fetcher_role_fetches_on_its_interval_and_stops_when_told() {
+    let env = TestEnv::new().await;
+    let _worker = env.spawn_worker().await;
+    let sim = ProviderSim::start(vec![
+        Reply::Body(fixture("planlist_response_1.xml")),
+        Reply::Status(503),
+        Reply::Body(fixture("eventlist_response_2.xml")),
+    ])
+    .await;
+    let fetcher = env.fetcher(&sim.url(), &["--interval-secs", "1"]).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(fetcher.run_until_stopped(stop.clone()));
+    let plans = env
+        .wait_for_plans(WITHIN, |p| {
+            p.iter()
+                .any(|p| p.base_plan_id == "1591" && p.ends_at.to_string() == "2021-07-31 21:20:00")
+        })
+        .await;
+    assert_eq!(plans.len(), 4);
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops promptly")
+        .expect("no panic");
+}
