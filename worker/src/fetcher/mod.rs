@@ -17,9 +17,10 @@ pub use settings::FetcherSettings;
 
 use crate::provider::fetch::{FetchError, HttpFetcher};
 use crate::provider::hashes::{HashStore, Hashes};
-use crate::provider::publish::{ProviderPublisher, PublishError};
+use crate::provider::publish::ProviderPublisher;
 use crate::provider::record::to_envelope;
 use crate::provider::{self, Limits, Provider, Record, Rejected};
+use eye_core::link::PublishError;
 
 /// Why a fetch cycle did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +77,7 @@ impl Fetcher {
             provider,
             http: HttpFetcher::new(settings.policy())?,
             hashes: HashStore::new(db),
-            publisher: ProviderPublisher::new(settings.amqp.clone(), settings.publish_timeout()),
+            publisher: ProviderPublisher::start(settings.amqp.clone(), settings.publish_timeout()),
             limits: settings.limits(),
             interval: settings.interval(),
         })
