@@ -295,3 +295,23 @@ fn peak_rss_kb() -> u64 {
         })
         .unwrap_or(0)
 }
+
+proptest::proptest! {
+    /// Any cut of a real document parses without panicking, and what it yields before the
+    /// cut is a prefix of the whole document's records.
+    #[test]
+    fn any_truncation_yields_a_prefix_of_the_records(cut in 0usize..2200) {
+        let body = fixture("planlist_response_1.xml");
+        let (whole, _) = parse_all(&body);
+        let cut = cut.min(body.len());
+        let (part, _) = parse_all(&body[..cut]);
+        proptest::prop_assert!(part.len() <= whole.len());
+        proptest::prop_assert_eq!(&whole[..part.len()], &part[..]);
+    }
+
+    /// Arbitrary bytes never panic the parser.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+        let _ = parse_all(&bytes);
+    }
+}
