@@ -9,11 +9,12 @@ app ?= demo
 
 .PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz
 
-## run: migrate, then the API and a worker together (Ctrl-C stops both)
+## run: migrate, then the API, a worker and the provider fetcher together (Ctrl-C stops all)
 run: migrate build
 	@trap 'kill 0' INT TERM; \
 	$(BIN)/eye-api serve & \
 	$(BIN)/eye-worker & \
+	$(BIN)/eye-fetcher & \
 	wait
 
 ## build: every binary of the workspace
@@ -58,7 +59,7 @@ bench:
 
 ## test: unit tests and integration tests against the real PostgreSQL and RabbitMQ
 test:
-	$(CARGO) build -p eye-worker --bin eye-worker
+	$(CARGO) build -p eye-worker --bins
 	$(CARGO) test --workspace
 
 ## openapi: regenerate api/openapi.json from the code (a test fails while it is stale)

@@ -7,6 +7,8 @@ pub mod amqp;
 pub mod entity;
 pub mod envelope;
 pub mod event;
+#[cfg(feature = "amqp")]
+pub mod link;
 pub mod queue;
 pub mod secret;
 pub mod settings;

@@ -5,6 +5,7 @@
 
 mod api;
 mod broker;
+mod provider;
 mod worker;
 
 use std::time::Duration;
@@ -18,6 +19,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use api::{TestApi, jwt, seed_event, token_for};
+pub use provider::{FIXTURES, ProviderSim, Reply, fixture};
 pub use worker::{TestWorker, WorkerProcess};
 
 /// PostgreSQL server the tests use (database name is replaced per test).

@@ -8,6 +8,7 @@ use sea_orm::{ActiveValue, DbErr};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::provider::read_model::{self, PlanRow};
 use crate::storage::{Committed, Store};
 use crate::validation::{Subject, ValidatorSet, Violation};
 
@@ -61,6 +62,9 @@ impl Pipeline {
             violations = self.validators.validate(&subject);
         }
         if violations.is_empty() {
+            if let Some(plan) = read_model::plan_row(&envelope) {
+                judged.plans.push(plan);
+            }
             judged.received_at.push(envelope.received_at);
             judged.events.push(event_row(envelope));
             return;
@@ -92,7 +96,11 @@ impl Pipeline {
     /// Commits a judged batch in one transaction.
     pub async fn commit(&self, judged: &Judged) -> Result<Committed, DbErr> {
         self.store
-            .commit(judged.events.clone(), judged.dead_letters.clone())
+            .commit(
+                judged.events.clone(),
+                judged.dead_letters.clone(),
+                judged.plans.clone(),
+            )
             .await
     }
 }
@@ -104,6 +112,8 @@ pub struct Judged {
     /// When each of `events` was accepted, for the received-to-stored lag.
     pub received_at: Vec<chrono::DateTime<Utc>>,
     pub dead_letters: Vec<dead_letter::ActiveModel>,
+    /// Provider plans to upsert into the read model, in the same transaction.
+    pub plans: Vec<PlanRow>,
 }
 
 impl Judged {
@@ -120,6 +130,7 @@ impl Judged {
         self.events.clear();
         self.received_at.clear();
         self.dead_letters.clear();
+        self.plans.clear();
     }
 }
 

@@ -10,6 +10,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::provider::read_model::{self, PlanRow};
+
 /// What one commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Committed {
@@ -37,13 +39,14 @@ impl Store {
         self.db.ping().await
     }
 
-    /// Writes the batch in one transaction. Events already stored are skipped (ON CONFLICT
+    /// Writes the batch in one transaction, provider plans included. Events already stored are skipped (ON CONFLICT
     /// DO NOTHING on the primary key); a refused event seen before bumps its dead letter's
     /// `attempts` and `last_seen` instead of adding a row.
     pub async fn commit(
         &self,
         events: Vec<event::ActiveModel>,
         dead_letters: Vec<dead_letter::ActiveModel>,
+        plans: Vec<PlanRow>,
     ) -> Result<Committed, DbErr> {
         let offered = events.len() as u64;
         let dead_letters = unique_dead_letters(dead_letters);
@@ -82,6 +85,7 @@ impl Store {
                 .exec_without_returning(&txn)
                 .await?;
         }
+        read_model::upsert(&txn, plans).await?;
         txn.commit().await?;
         Ok(Committed {
             stored,

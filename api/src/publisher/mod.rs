@@ -8,8 +8,6 @@
 //! messages grow by themselves: the broker's per-message cost is paid once per batch instead
 //! of once per event.
 
-mod link;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,27 +16,9 @@ use eye_core::{Envelope, Message};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::settings::PublishSettings;
-use link::LinkSlot;
+use eye_core::link::LinkSlot;
 
-/// Why an event was not confirmed. Every variant means "not accepted": nothing was promised
-/// and the client must retry (with the same `id`, to be safe from duplicates).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum PublishError {
-    #[error("not connected to the broker")]
-    NotConnected,
-    #[error("the broker is blocking publishers (resource alarm)")]
-    Blocked,
-    #[error("too many events are waiting to be published")]
-    Overloaded,
-    #[error("the broker did not confirm within {0:?}")]
-    Timeout(Duration),
-    #[error("the broker refused the message ({0})")]
-    Refused(&'static str),
-    #[error("the broker connection failed")]
-    Broker,
-    #[error("the publisher is shutting down")]
-    Closed,
-}
+pub use eye_core::link::PublishError;
 
 /// An event waiting for its message's confirm.
 struct Pending {
@@ -58,7 +38,7 @@ impl Publisher {
     /// Starts the broker link (connecting in the background: the api serves, answering 503
     /// for events, while the broker is unreachable) and the batcher.
     pub fn start(amqp: AmqpSettings, settings: &PublishSettings) -> Self {
-        let link = LinkSlot::start(amqp, settings.channels);
+        let link = LinkSlot::start(amqp, settings.channels, "eye-api");
         let (queue, waiting) = mpsc::channel(settings.queue_capacity);
         let batcher = Batcher {
             link: link.clone(),

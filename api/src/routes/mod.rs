@@ -6,6 +6,7 @@ mod events;
 mod health;
 mod metrics;
 mod reads;
+mod search;
 
 use axum::Router;
 
@@ -26,6 +27,7 @@ pub fn router(bench_noop: bool) -> Router<AppState> {
         .merge(docs::router())
         .merge(health::router())
         .merge(metrics::router())
+        .merge(search::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -3,3 +3,5 @@
 
 pub mod dead_letter;
 pub mod event;
+pub mod provider_plan;
+pub mod provider_plan_hash;

@@ -5,5 +5,6 @@ mod dead_letters;
 mod errors;
 mod health;
 mod ingest;
+mod provider;
 mod read;
 mod worker;

@@ -5,6 +5,7 @@
 //! [`RuleConfig`]s into a [`ValidatorSet`], the thing the pipeline calls. Adding a validator
 //! is one file with a factory plus one line in [`Registry::builtin`].
 
+mod provider_record;
 mod registry;
 mod required_keys;
 mod timestamp_bounds;
@@ -12,6 +13,7 @@ mod timestamp_bounds;
 use chrono::{DateTime, Utc};
 use eye_core::{Event, Source};
 
+pub use provider_record::ProviderRecordFactory;
 pub use registry::{Registry, RuleConfig, RuleError, ValidatorSet, default_rules};
 pub use required_keys::RequiredKeysFactory;
 pub use timestamp_bounds::TimestampBoundsFactory;

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    RequiredKeysFactory, Subject, TimestampBoundsFactory, Validator, ValidatorFactory, Violation,
+    ProviderRecordFactory, RequiredKeysFactory, Subject, TimestampBoundsFactory, Validator,
+    ValidatorFactory, Violation,
 };
 
 /// One rule as configured: which kind of validator, for which events, with what settings.
@@ -57,6 +58,7 @@ impl Registry {
         let mut registry = Self::empty();
         registry.register(TimestampBoundsFactory);
         registry.register(RequiredKeysFactory);
+        registry.register(ProviderRecordFactory);
         registry
     }
 
@@ -163,6 +165,13 @@ pub fn default_rules(max_future_skew_secs: u32) -> Vec<RuleConfig> {
             &["host", "path", "element"],
         ),
         required("form interaction", "submit", &["host", "path", "form"]),
+        RuleConfig {
+            id: None,
+            validator: "provider_record".into(),
+            category: Some(crate::provider::record::CATEGORY.into()),
+            name: None,
+            config: json!({}),
+        },
     ]
 }
 
@@ -230,10 +239,10 @@ mod tests {
             config: json!(null),
         });
         let err = Registry::builtin().build(&rules).expect_err("unknown kind");
-        assert_eq!(err.index, 5);
+        assert_eq!(err.index, 6);
         assert!(
             err.to_string()
-                .contains("known: required_keys, timestamp_bounds")
+                .contains("known: provider_record, required_keys, timestamp_bounds")
         );
 
         rules.pop();

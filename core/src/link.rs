@@ -1,23 +1,43 @@
 //! The broker link: a supervisor task keeps one connection with a few confirm-mode channels
-//! and replaces it when it breaks. While there is none, publishing fails at once (503)
-//! instead of hanging.
+//! and replaces it when it breaks. While there is none, publishing fails at once (the api's
+//! 503) instead of hanging. Shared by every producer: the api's group-commit publisher and
+//! the provider fetcher.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use eye_core::Topology;
-use eye_core::amqp;
-use eye_core::queue::{CONTENT_TYPE, EVENT_ROUTING_KEY};
-use eye_core::settings::AmqpSettings;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::PublishError;
+use crate::Topology;
+use crate::amqp;
+use crate::queue::{CONTENT_TYPE, EVENT_ROUTING_KEY};
+use crate::settings::AmqpSettings;
+
+/// Why an event was not confirmed. Every variant means "not accepted": nothing was promised
+/// and the client must retry (with the same `id`, to be safe from duplicates).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    #[error("not connected to the broker")]
+    NotConnected,
+    #[error("the broker is blocking publishers (resource alarm)")]
+    Blocked,
+    #[error("too many events are waiting to be published")]
+    Overloaded,
+    #[error("the broker did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error("the broker refused the message ({0})")]
+    Refused(&'static str),
+    #[error("the broker connection failed")]
+    Broker,
+    #[error("the publisher is shutting down")]
+    Closed,
+}
 
 /// AMQP delivery mode of messages that survive a broker restart.
 const PERSISTENT: u8 = 2;
@@ -42,14 +62,14 @@ struct Link {
 
 impl LinkSlot {
     /// Starts the supervisor, which connects in the background.
-    pub fn start(amqp: AmqpSettings, channels: u16) -> Arc<Self> {
+    pub fn start(amqp: AmqpSettings, channels: u16, name: &'static str) -> Arc<Self> {
         let slot = Arc::new(Self {
             link: RwLock::new(None),
             broken: Notify::new(),
             topology: amqp.topology(),
             stop: CancellationToken::new(),
         });
-        tokio::spawn(supervise(slot.clone(), amqp, channels));
+        tokio::spawn(supervise(slot.clone(), amqp, channels, name));
         slot
     }
 
@@ -102,12 +122,29 @@ impl LinkSlot {
         }
     }
 
+    /// Waits until a link is up, at most `within`; whether it is.
+    pub async fn wait_up(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.is_up() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    /// Stops the supervisor without waiting (for `Drop`); the connection goes with it.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
     /// Stops the supervisor and closes the connection.
     pub async fn close(&self) {
         self.stop.cancel();
         let link = self.link.write().ok().and_then(|mut l| l.take());
         if let Some(link) = link {
-            let _ = link.connection.close(200, "api shutting down".into()).await;
+            let _ = link.connection.close(200, "shutting down".into()).await;
         }
     }
 
@@ -131,8 +168,9 @@ async fn open(
     amqp: &AmqpSettings,
     topology: &Topology,
     channels: u16,
+    name: &str,
 ) -> Result<Link, amqp::AmqpSetupError> {
-    let connection = amqp::connect(amqp, "eye-api").await?;
+    let connection = amqp::connect(amqp, name).await?;
     let mut opened = Vec::with_capacity(usize::from(channels));
     for i in 0..channels {
         let channel = connection.create_channel().await?;
@@ -151,7 +189,7 @@ async fn open(
     })
 }
 
-async fn supervise(inner: Arc<LinkSlot>, amqp: AmqpSettings, channels: u16) {
+async fn supervise(inner: Arc<LinkSlot>, amqp: AmqpSettings, channels: u16, name: &'static str) {
     let backoff = || {
         ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))
@@ -162,7 +200,7 @@ async fn supervise(inner: Arc<LinkSlot>, amqp: AmqpSettings, channels: u16) {
     };
     let mut retry = backoff();
     while !inner.stop.is_cancelled() {
-        let link = match open(&amqp, &inner.topology, channels).await {
+        let link = match open(&amqp, &inner.topology, channels, name).await {
             Ok(link) => Arc::new(link),
             Err(e) => {
                 let pause = retry.next().unwrap_or(Duration::from_secs(5));

@@ -1,0 +1,191 @@
+//! `GET /search?starts_at=..&ends_at=..`: the provider plans on sale in a time range, with the
+//! Fever code challenge's own contract (not the api's error shape):
+//! `200 {"data": {"events": [..]}, "error": null}` and
+//! `400 {"error": {"code", "message"}, "data": null}`.
+//!
+//! The range: a plan is returned when it starts at or after `starts_at` and ends at or
+//! before `ends_at` (both edges inclusive). Times are the provider's local times, which carry
+//! no offset; a parameter with an offset is converted to UTC first. Only plans that were ever
+//! `online` are served, with their latest values. It reads only PostgreSQL, so it answers
+//! while the provider is down.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use eye_core::entity::provider_plan;
+use rust_decimal::Decimal;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/search", get(search))
+}
+
+#[derive(Debug, Deserialize)]
+struct Params {
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+}
+
+/// The 200 body: `{"data": {"events": [..]}, "error": null}`.
+#[derive(Debug, Serialize)]
+struct Found {
+    data: Events,
+    error: Option<()>,
+}
+
+#[derive(Debug, Serialize)]
+struct Events {
+    events: Vec<SearchEvent>,
+}
+
+/// One plan, as the challenge names its fields. Prices are JSON numbers written from the
+/// exact decimal (`65.00`), never through a float.
+#[derive(Debug, Serialize)]
+struct SearchEvent {
+    id: Uuid,
+    title: String,
+    start_date: String,
+    start_time: String,
+    end_date: String,
+    end_time: String,
+    min_price: Option<Box<RawValue>>,
+    max_price: Option<Box<RawValue>>,
+}
+
+/// The errors of this endpoint, in the challenge's shape: the only place its statuses are
+/// chosen.
+#[derive(Debug, thiserror::Error)]
+enum SearchError {
+    #[error("{0}")]
+    BadParameter(String),
+    #[error("the search is unavailable")]
+    Unavailable,
+}
+
+impl IntoResponse for SearchError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::BadParameter(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        let body = serde_json::json!({
+            "error": {"code": code, "message": self.to_string()},
+            "data": null,
+        });
+        (status, Json(body)).into_response()
+    }
+}
+
+async fn search(
+    State(state): State<AppState>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, SearchError> {
+    let Query(params) = params.map_err(|e| SearchError::BadParameter(e.body_text()))?;
+    let starts_at = parse_param("starts_at", params.starts_at.as_deref())?;
+    let ends_at = parse_param("ends_at", params.ends_at.as_deref())?;
+    if starts_at > ends_at {
+        return Err(SearchError::BadParameter(
+            "starts_at must not be after ends_at".into(),
+        ));
+    }
+    let plans = provider_plan::Entity::find()
+        .filter(provider_plan::Column::EverOnline.eq(true))
+        .filter(provider_plan::Column::StartsAt.gte(starts_at))
+        .filter(provider_plan::Column::EndsAt.lte(ends_at))
+        // Implied (a plan never ends before it starts; the parser refuses those), and it
+        // bounds the index scan on starts_at from both sides.
+        .filter(provider_plan::Column::StartsAt.lte(ends_at))
+        .order_by_asc(provider_plan::Column::StartsAt)
+        .order_by_asc(provider_plan::Column::Id)
+        .all(&state.db)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "search query failed");
+            SearchError::Unavailable
+        })?;
+    let body = Found {
+        data: Events {
+            events: plans.into_iter().map(to_event).collect(),
+        },
+        error: None,
+    };
+    // Serialized as typed values (not through `serde_json::Value`, which would turn the
+    // exact prices into floats).
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+fn to_event(plan: provider_plan::Model) -> SearchEvent {
+    SearchEvent {
+        id: plan.id,
+        title: plan.title,
+        start_date: plan.starts_at.format("%Y-%m-%d").to_string(),
+        start_time: plan.starts_at.format("%H:%M:%S").to_string(),
+        end_date: plan.ends_at.format("%Y-%m-%d").to_string(),
+        end_time: plan.ends_at.format("%H:%M:%S").to_string(),
+        min_price: plan.min_price.and_then(number),
+        max_price: plan.max_price.and_then(number),
+    }
+}
+
+/// A decimal as a JSON number literal, digit for digit.
+fn number(d: Decimal) -> Option<Box<RawValue>> {
+    RawValue::from_string(d.to_string()).ok()
+}
+
+/// `2021-07-31T20:00:00`, with optional fraction, `Z` or offset (converted to UTC), or a
+/// bare date (midnight).
+fn parse_param(name: &str, value: Option<&str>) -> Result<NaiveDateTime, SearchError> {
+    let value = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| SearchError::BadParameter(format!("{name} is required")))?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.naive_utc());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Ok(t);
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN));
+    }
+    Err(SearchError::BadParameter(format!(
+        "{name} must be a date-time like 2021-07-31T20:00:00 (got {value:?})"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_take_the_challenge_forms_and_refuse_the_rest() {
+        let ok = |v: &str| parse_param("starts_at", Some(v)).expect(v).to_string();
+        assert_eq!(ok("2021-07-31T20:00:00"), "2021-07-31 20:00:00");
+        assert_eq!(ok("2021-07-31T20:00:00Z"), "2021-07-31 20:00:00");
+        assert_eq!(ok("2021-07-31T22:00:00+02:00"), "2021-07-31 20:00:00");
+        assert_eq!(ok("2021-07-31"), "2021-07-31 00:00:00");
+        for bad in [
+            None,
+            Some(""),
+            Some("tomorrow"),
+            Some("2021-09-31T20:00:00"),
+        ] {
+            assert!(parse_param("starts_at", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prices_are_written_digit_for_digit() {
+        let d: Decimal = "65.00".parse().expect("decimal");
+        assert_eq!(number(d).expect("raw").get(), "65.00");
+    }
+}

@@ -1,0 +1,185 @@
+//! Provider helpers for tests: a simulated provider (a raw HTTP server on 127.0.0.1:0 that
+//! answers a script of replies in order: fixtures, 503s, slow answers, truncated bodies,
+//! malformed XML) and a fetcher pointed at it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eye_core::entity::provider_plan;
+use sea_orm::{EntityTrait, QueryOrder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::{TestEnv, with_overrides};
+
+/// Where the provider fixtures live, from this crate (two levels under `/work` in both the
+/// main checkout and a worktree).
+pub const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/provider"
+);
+
+/// A fixture's bytes.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// One answer of the simulated provider.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// 200 with this body.
+    Body(Vec<u8>),
+    /// This status with an empty body.
+    Status(u16),
+    /// Waits, then answers 200 with the body.
+    Slow(Duration, Vec<u8>),
+    /// Announces the whole body's length but sends only its first half, then hangs up.
+    Truncated(Vec<u8>),
+}
+
+/// The simulated provider. The last reply of the script repeats once the others are used.
+pub struct ProviderSim {
+    pub addr: SocketAddr,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    requests: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ProviderSim {
+    pub async fn start(script: Vec<Reply>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (s, r) = (script.clone(), requests.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let reply = {
+                    let mut script = s.lock().expect("script");
+                    if script.len() > 1 {
+                        script.pop_front()
+                    } else {
+                        script.front().cloned()
+                    }
+                };
+                r.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let _ = socket.read(&mut buf).await;
+                    let _ = answer(&mut socket, reply.unwrap_or(Reply::Status(500))).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        Self {
+            addr,
+            script,
+            requests,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/api/events", self.addr)
+    }
+
+    /// Replaces the rest of the script.
+    pub fn then(&self, script: Vec<Reply>) {
+        *self.script.lock().expect("script") = VecDeque::from(script);
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ProviderSim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(socket: &mut tokio::net::TcpStream, reply: Reply) -> std::io::Result<()> {
+    let head = |status: u16, len: usize| {
+        format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/xml\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+        )
+    };
+    match reply {
+        Reply::Body(body) => {
+            socket.write_all(head(200, body.len()).as_bytes()).await?;
+            socket.write_all(&body).await
+        }
+        Reply::Status(status) => socket.write_all(head(status, 0).as_bytes()).await,
+        Reply::Slow(pause, body) => {
+            tokio::time::sleep(pause).await;
+            socket.write_all(head(200, body.len()).as_bytes()).await?;
+            socket.write_all(&body).await
+        }
+        Reply::Truncated(body) => {
+            socket.write_all(head(200, body.len()).as_bytes()).await?;
+            socket.write_all(&body[..body.len() / 2]).await
+        }
+    }
+}
+
+impl TestEnv {
+    /// Fetcher settings for this env pointed at `url`, with fast retries; `extra` wins.
+    pub fn fetcher_settings(
+        &self,
+        url: &str,
+        extra: &[&str],
+    ) -> eye_worker::fetcher::FetcherSettings {
+        use clap::Parser;
+        let mut args = vec!["eye-fetcher".to_owned()];
+        args.extend(self.common_args());
+        for (flag, value) in [
+            ("--url", url),
+            ("--timeout-ms", "1000"),
+            ("--retries", "2"),
+            ("--backoff-ms", "10"),
+            ("--min-gap-ms", "0"),
+            ("--breaker-failures", "2"),
+            ("--breaker-cooldown-secs", "3600"),
+        ] {
+            args.extend([flag.to_owned(), value.to_owned()]);
+        }
+        eye_worker::fetcher::FetcherSettings::parse_from(with_overrides(args, extra))
+    }
+
+    /// A fetcher for this env pointed at `url`.
+    pub async fn fetcher(&self, url: &str, extra: &[&str]) -> eye_worker::fetcher::Fetcher {
+        eye_worker::fetcher::Fetcher::build(self.fetcher_settings(url, extra))
+            .await
+            .expect("build fetcher")
+    }
+
+    /// The plan read model, by start time.
+    pub async fn provider_plans(&self) -> Vec<provider_plan::Model> {
+        provider_plan::Entity::find()
+            .order_by_asc(provider_plan::Column::StartsAt)
+            .all(&self.db)
+            .await
+            .expect("read provider plans")
+    }
+
+    /// Polls the read model until `ready` holds or `within` passes; returns the last read.
+    pub async fn wait_for_plans(
+        &self,
+        within: Duration,
+        ready: impl Fn(&[provider_plan::Model]) -> bool,
+    ) -> Vec<provider_plan::Model> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let plans = self.provider_plans().await;
+            if ready(&plans) || tokio::time::Instant::now() > deadline {
+                return plans;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

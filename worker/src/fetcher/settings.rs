@@ -1,0 +1,106 @@
+//! The fetcher's settings: environment variables (or flags), checked at start.
+
+use std::time::Duration;
+
+use clap::Parser;
+use eye_core::settings::{AmqpSettings, DatabaseSettings, TelemetrySettings};
+
+use crate::provider::Limits;
+use crate::provider::fetch::FetchPolicy;
+
+/// `eye-fetcher`: pulls one provider's feed on its interval and publishes what changed.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "eye-fetcher", version, about)]
+pub struct FetcherSettings {
+    #[command(flatten)]
+    pub amqp: AmqpSettings,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub telemetry: TelemetrySettings,
+    /// Which provider adapter reads the feed (`fever`).
+    #[arg(long, env = "EYE_FETCH_PROVIDER", default_value = "fever")]
+    pub provider: String,
+    /// The feed's URL.
+    #[arg(
+        long,
+        env = "EYE_FETCH_URL",
+        default_value = "https://provider.code-challenge.feverup.com/api/events"
+    )]
+    pub url: String,
+    /// Seconds between two fetches (from the start of one to the start of the next).
+    #[arg(long, env = "EYE_FETCH_INTERVAL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval_secs: u64,
+    /// Timeout of one HTTP attempt, in milliseconds (the provider answers in 0.2-4 s).
+    #[arg(long, env = "EYE_FETCH_TIMEOUT_MS", default_value_t = 8000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: u64,
+    /// Retries of a failed attempt within one fetch (about a third of calls answer 503).
+    #[arg(long, env = "EYE_FETCH_RETRIES", default_value_t = 4)]
+    pub retries: usize,
+    /// First backoff pause in milliseconds; doubles per retry, with jitter.
+    #[arg(long, env = "EYE_FETCH_BACKOFF_MS", default_value_t = 250)]
+    pub backoff_ms: u64,
+    /// Minimum milliseconds between two requests to the provider (the rate limit).
+    #[arg(long, env = "EYE_FETCH_MIN_GAP_MS", default_value_t = 200)]
+    pub min_gap_ms: u64,
+    /// Consecutive failed fetches that open the circuit.
+    #[arg(long, env = "EYE_FETCH_BREAKER_FAILURES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub breaker_failures: u32,
+    /// Seconds an open circuit stops calling the provider.
+    #[arg(long, env = "EYE_FETCH_BREAKER_COOLDOWN_SECS", default_value_t = 300)]
+    pub breaker_cooldown_secs: u64,
+    /// Largest document accepted, in bytes.
+    #[arg(long, env = "EYE_FETCH_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_bytes: usize,
+    /// Deepest element nesting accepted.
+    #[arg(long, env = "EYE_FETCH_MAX_DEPTH", default_value_t = 32)]
+    pub max_depth: usize,
+    /// Milliseconds the broker has to confirm a fetch's messages.
+    #[arg(long, env = "EYE_FETCH_PUBLISH_TIMEOUT_MS", default_value_t = 10_000)]
+    pub publish_timeout_ms: u64,
+}
+
+impl FetcherSettings {
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_secs)
+    }
+
+    pub fn publish_timeout(&self) -> Duration {
+        Duration::from_millis(self.publish_timeout_ms)
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_bytes: self.max_bytes,
+            max_depth: self.max_depth,
+        }
+    }
+
+    pub fn policy(&self) -> FetchPolicy {
+        FetchPolicy {
+            url: self.url.clone(),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_bytes: self.max_bytes,
+            retries: self.retries,
+            backoff_min: Duration::from_millis(self.backoff_ms),
+            min_gap: Duration::from_millis(self.min_gap_ms),
+            breaker_failures: self.breaker_failures,
+            breaker_cooldown: Duration::from_secs(self.breaker_cooldown_secs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_a_zero_interval_is_refused() {
+        let s = FetcherSettings::parse_from(["eye-fetcher"]);
+        assert_eq!((s.provider.as_str(), s.interval_secs), ("fever", 60));
+        assert!(FetcherSettings::try_parse_from(["eye-fetcher", "--interval-secs", "0"]).is_err());
+    }
+}

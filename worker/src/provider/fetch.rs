@@ -1,0 +1,182 @@
+//! Fetching a provider's document over HTTP, politely: a minimum gap between requests (the
+//! rate limit), a timeout per attempt, a size limit, retries with exponential backoff and
+//! jitter on failures worth retrying, and a circuit breaker that stops calling a provider
+//! that keeps failing until a cool-down has passed.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::time::Instant;
+
+/// How to call one provider.
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    pub url: String,
+    /// Whole-request timeout of one attempt (connect, headers and body).
+    pub timeout: Duration,
+    /// Largest body accepted.
+    pub max_bytes: usize,
+    /// Retries after the first attempt of a fetch.
+    pub retries: usize,
+    /// First backoff pause; doubles per retry, with jitter.
+    pub backoff_min: Duration,
+    /// Minimum time between two requests to the provider, retries included.
+    pub min_gap: Duration,
+    /// Consecutive failed fetches that open the circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit refuses to call the provider.
+    pub breaker_cooldown: Duration,
+}
+
+/// A fetch that produced no document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "circuit open: the provider failed {failures} fetches in a row; next try in {retry_in:?}"
+    )]
+    CircuitOpen { failures: u32, retry_in: Duration },
+    #[error("provider answered HTTP {0}")]
+    Status(u16),
+    #[error("no complete answer within {0:?}")]
+    Timeout(Duration),
+    #[error("body over the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl FetchError {
+    /// Server errors, throttling, timeouts and broken transfers may pass; the rest will not.
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Status(s) => *s >= 500 || *s == 429 || *s == 408,
+            Self::Timeout(_) | Self::Transport(_) => true,
+            Self::TooLarge(_) | Self::CircuitOpen { .. } => false,
+        }
+    }
+}
+
+/// The HTTP side of one provider, with its rate limit and circuit state.
+#[derive(Debug)]
+pub struct HttpFetcher {
+    client: reqwest::Client,
+    policy: FetchPolicy,
+    last_request: Option<Instant>,
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+impl HttpFetcher {
+    pub fn new(policy: FetchPolicy) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout)
+            .user_agent(concat!("eye-fetcher/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Transport(e.to_string()))?;
+        Ok(Self {
+            client,
+            policy,
+            last_request: None,
+            failures: 0,
+            open_until: None,
+        })
+    }
+
+    /// Fetches the document, retrying what may pass, unless the circuit is open.
+    pub async fn fetch(&mut self) -> Result<Vec<u8>, FetchError> {
+        let now = Instant::now();
+        if let Some(until) = self.open_until {
+            if now < until {
+                return Err(FetchError::CircuitOpen {
+                    failures: self.failures,
+                    retry_in: until - now,
+                });
+            }
+            // Half-open: one attempt decides.
+            self.open_until = None;
+        }
+        let result = self.fetch_with_retries().await;
+        match &result {
+            Ok(_) => self.failures = 0,
+            Err(e) => {
+                self.failures += 1;
+                if self.failures >= self.policy.breaker_failures {
+                    tracing::warn!(error = %e, failures = self.failures, "opening the circuit");
+                    self.open_until = Some(Instant::now() + self.policy.breaker_cooldown);
+                }
+            }
+        }
+        result
+    }
+
+    async fn fetch_with_retries(&mut self) -> Result<Vec<u8>, FetchError> {
+        // A half-open circuit gets one attempt, not a burst of retries.
+        let retries = if self.failures >= self.policy.breaker_failures {
+            0
+        } else {
+            self.policy.retries
+        };
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.backoff_min)
+            .with_max_delay(self.policy.backoff_min * 32)
+            .with_jitter()
+            .with_max_times(retries)
+            .build();
+        loop {
+            self.pace().await;
+            match self.attempt().await {
+                Ok(body) => return Ok(body),
+                Err(e) if e.retryable() => match backoff.next() {
+                    Some(pause) => {
+                        tracing::info!(error = %e, ?pause, "provider fetch failed; retrying");
+                        tokio::time::sleep(pause).await;
+                    }
+                    None => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The rate limit: waits until `min_gap` has passed since the last request.
+    async fn pace(&mut self) {
+        if let Some(last) = self.last_request {
+            tokio::time::sleep_until(last + self.policy.min_gap).await;
+        }
+        self.last_request = Some(Instant::now());
+    }
+
+    async fn attempt(&self) -> Result<Vec<u8>, FetchError> {
+        let timeout = self.policy.timeout;
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                FetchError::Timeout(timeout)
+            } else {
+                FetchError::Transport(e.to_string())
+            }
+        };
+        let mut response = self
+            .client
+            .get(&self.policy.url)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        let limit = self.policy.max_bytes;
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(FetchError::TooLarge(limit));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > limit {
+                return Err(FetchError::TooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}

@@ -1,0 +1,91 @@
+//! Provider pulls: external feeds fetched on a schedule, parsed as a stream into
+//! provider-neutral records, and published through the same queue as application events.
+//!
+//! A provider is one module implementing [`Provider`]: how to parse its body into
+//! [`Record`]s. Fetching (HTTP, limits, retries, circuit) is shared in [`fetch`], and the
+//! mapping of records to queue events is shared in [`record`], so the next provider (a JSON
+//! API, say) only writes its parser.
+
+pub mod fetch;
+pub mod fever;
+pub mod hashes;
+pub mod publish;
+pub mod read_model;
+pub mod record;
+
+pub use record::{PlanRecord, Record, Rejected, ZoneRecord};
+
+/// A document could not be read to its end. Records delivered before the error stand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error("malformed document at byte {position}: {message}")]
+    Malformed { position: u64, message: String },
+    #[error("document is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("nesting deeper than {limit} elements at byte {position}")]
+    TooDeep { limit: usize, position: u64 },
+    #[error("a DOCTYPE at byte {position} is refused (no entity expansion)")]
+    Doctype { position: u64 },
+}
+
+impl FeedError {
+    /// Byte offset of the problem, where there is one.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            Self::Malformed { position, .. }
+            | Self::TooDeep { position, .. }
+            | Self::Doctype { position } => Some(*position),
+            Self::TooLarge { .. } => None,
+        }
+    }
+}
+
+/// Bounds on what a document may cost to parse.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest body accepted, in bytes.
+    pub max_bytes: usize,
+    /// Deepest element nesting accepted (the feeds nest 5 deep).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            max_depth: 32,
+        }
+    }
+}
+
+/// What one parse produced, besides the records handed to the sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParseSummary {
+    pub plans: usize,
+    pub rejected: usize,
+}
+
+/// One external provider: its name (the `provider:<name>` source) and its parser.
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// Short lowercase name, e.g. `fever`.
+    fn name(&self) -> &str;
+
+    /// Parses a fetched body as a stream, handing each record to `sink` as soon as it is
+    /// complete (so memory stays flat on large documents). Bad records become
+    /// [`Record::Rejected`]; only an unreadable document returns an error, after the records
+    /// read before the problem were delivered.
+    fn parse(
+        &self,
+        body: &[u8],
+        limits: Limits,
+        sink: &mut dyn FnMut(Record),
+    ) -> Result<ParseSummary, FeedError>;
+}
+
+/// The providers this build knows, by name: the one place a new provider is registered.
+pub fn builtin(name: &str) -> Option<Box<dyn Provider>> {
+    match name {
+        "fever" => Some(Box::new(fever::Fever)),
+        _ => None,
+    }
+}

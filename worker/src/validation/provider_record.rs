@@ -1,0 +1,56 @@
+//! `provider_record`: judges events a provider fetcher published. A plan must carry a
+//! complete plan record; a record the parser refused is refused here with the parser's
+//! reason, so it lands in the dead letters like any invalid event.
+
+use serde_json::Value;
+
+use super::{Issue, Subject, Validator, ValidatorFactory};
+use crate::provider::PlanRecord;
+use crate::provider::record::{PLAN_NAME, REJECTED_NAME};
+
+/// Builds [`ProviderRecord`] validators; takes no configuration.
+pub struct ProviderRecordFactory;
+
+impl ValidatorFactory for ProviderRecordFactory {
+    fn kind(&self) -> &'static str {
+        "provider_record"
+    }
+
+    fn build(&self, _config: &Value) -> Result<Box<dyn Validator>, String> {
+        Ok(Box::new(ProviderRecord))
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct ProviderRecord;
+
+impl Validator for ProviderRecord {
+    fn validate(&self, subject: &Subject<'_>) -> Vec<Issue> {
+        let event = subject.event;
+        if !matches!(subject.source, eye_core::Source::Provider(_)) {
+            return vec![Issue::new(
+                "/category",
+                "provider events come from a provider",
+            )];
+        }
+        match event.name.as_str() {
+            PLAN_NAME => match PlanRecord::from_data(&event.data) {
+                Ok(_) => Vec::new(),
+                Err(e) => vec![Issue::new("/data", format!("not a plan record: {e}"))],
+            },
+            REJECTED_NAME => {
+                let reason = event
+                    .data
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("refused by the provider parser");
+                vec![Issue::new("/data", reason)]
+            }
+            other => vec![Issue::new(
+                "/name",
+                format!("unknown provider record {other:?}"),
+            )],
+        }
+    }
+}
