@@ -4,13 +4,17 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use eye_core::entity::{dead_letter, event};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::query::Cursor;
-use crate::reads::db_error;
+use crate::reads::{db_error, raw_json};
 
 /// Which dead letters to read. `app_id` None means every application (admins only; the
 /// undecodable messages, which belong to no application, are only visible to admins).
@@ -46,10 +50,10 @@ pub struct DeadLetterOut {
     pub message: String,
     /// Every violation: `[{"validator", "field", "message"}]`.
     #[schema(value_type = Vec<Object>)]
-    pub reasons: serde_json::Value,
+    pub reasons: Box<RawValue>,
     /// The original envelope, when it could be kept as JSON.
     #[schema(value_type = Option<Object>)]
-    pub payload: Option<serde_json::Value>,
+    pub payload: Option<Box<RawValue>>,
     pub attempts: i32,
     pub first_seen: String,
     pub last_seen: String,
@@ -71,33 +75,87 @@ pub struct EventStatus {
     pub status: &'static str,
     /// Why it was rejected (empty otherwise).
     #[schema(value_type = Vec<Object>)]
-    pub reasons: serde_json::Value,
+    pub reasons: Box<RawValue>,
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-impl From<dead_letter::Model> for DeadLetterOut {
-    fn from(m: dead_letter::Model) -> Self {
-        Self {
-            id: m.id,
-            kind: m.kind,
-            app_id: m.app_id,
-            event_id: m.event_id,
-            source: m.source,
-            category: m.category,
-            name: m.name,
-            validator: m.validator,
-            field: m.field,
-            message: m.message,
-            reasons: m.reasons,
-            payload: m.payload,
-            attempts: m.attempts,
-            first_seen: rfc3339(m.first_seen),
-            last_seen: rfc3339(m.last_seen),
-        }
+/// A `dead_letters` row with its jsonb columns as text, passed through unparsed (see
+/// `reads::EventRow` for why).
+#[derive(Debug, FromQueryResult)]
+struct DeadLetterRow {
+    id: Uuid,
+    kind: String,
+    app_id: Option<String>,
+    event_id: Option<Uuid>,
+    source: Option<String>,
+    category: Option<String>,
+    name: Option<String>,
+    validator: Option<String>,
+    field: Option<String>,
+    message: String,
+    reasons: String,
+    payload: Option<String>,
+    attempts: i32,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+}
+
+impl TryFrom<DeadLetterRow> for DeadLetterOut {
+    type Error = ApiError;
+
+    fn try_from(r: DeadLetterRow) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: r.id,
+            kind: r.kind,
+            app_id: r.app_id,
+            event_id: r.event_id,
+            source: r.source,
+            category: r.category,
+            name: r.name,
+            validator: r.validator,
+            field: r.field,
+            message: r.message,
+            reasons: raw_json(r.reasons)?,
+            payload: r.payload.map(raw_json).transpose()?,
+            attempts: r.attempts,
+            first_seen: rfc3339(r.first_seen),
+            last_seen: rfc3339(r.last_seen),
+        })
     }
+}
+
+/// The columns of a dead letter, jsonb as text.
+fn dead_letter_rows(
+    query: Select<dead_letter::Entity>,
+) -> sea_orm::Selector<sea_orm::SelectModel<DeadLetterRow>> {
+    use dead_letter::Column;
+    query
+        .select_only()
+        .columns([
+            Column::Id,
+            Column::Kind,
+            Column::AppId,
+            Column::EventId,
+            Column::Source,
+            Column::Category,
+            Column::Name,
+            Column::Validator,
+            Column::Field,
+            Column::Message,
+            Column::Attempts,
+            Column::FirstSeen,
+            Column::LastSeen,
+        ])
+        .column_as(Expr::cust(r#""dead_letters"."reasons"::text"#), "reasons")
+        .column_as(Expr::cust(r#""dead_letters"."payload"::text"#), "payload")
+        .into_model::<DeadLetterRow>()
+}
+
+fn empty() -> Result<Box<RawValue>, ApiError> {
+    raw_json("[]".to_owned())
 }
 
 /// A page of dead letters, oldest first.
@@ -128,13 +186,15 @@ pub async fn list(db: &DatabaseConnection, filter: &ErrorFilter) -> Result<Error
             [after.timestamp.into(), sea_orm::Value::from(after.id)],
         ));
     }
-    let mut rows = query
-        .order_by_asc(Column::FirstSeen)
-        .order_by_asc(Column::Id)
-        .limit(filter.limit + 1)
-        .all(db)
-        .await
-        .map_err(db_error)?;
+    let mut rows = dead_letter_rows(
+        query
+            .order_by_asc(Column::FirstSeen)
+            .order_by_asc(Column::Id)
+            .limit(filter.limit + 1),
+    )
+    .all(db)
+    .await
+    .map_err(db_error)?;
     let more = rows.len() as u64 > filter.limit;
     rows.truncate(filter.limit as usize);
     let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
@@ -145,7 +205,10 @@ pub async fn list(db: &DatabaseConnection, filter: &ErrorFilter) -> Result<Error
         .encode()
     });
     Ok(ErrorPage {
-        data: rows.into_iter().map(DeadLetterOut::from).collect(),
+        data: rows
+            .into_iter()
+            .map(DeadLetterOut::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor,
     })
 }
@@ -160,27 +223,37 @@ pub async fn status(
     if let Some(app) = app_id {
         stored = stored.filter(event::Column::AppId.eq(app));
     }
-    if stored.one(db).await.map_err(db_error)?.is_some() {
+    if stored
+        .select_only()
+        .column(event::Column::Id)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .is_some()
+    {
         return Ok(EventStatus {
             id,
             status: "stored",
-            reasons: serde_json::Value::Array(Vec::new()),
+            reasons: empty()?,
         });
     }
     let mut refused = dead_letter::Entity::find().filter(dead_letter::Column::EventId.eq(id));
     if let Some(app) = app_id {
         refused = refused.filter(dead_letter::Column::AppId.eq(app));
     }
-    Ok(match refused.one(db).await.map_err(db_error)? {
-        Some(dead) => EventStatus {
-            id,
-            status: "rejected",
-            reasons: dead.reasons,
+    Ok(
+        match dead_letter_rows(refused).one(db).await.map_err(db_error)? {
+            Some(dead) => EventStatus {
+                id,
+                status: "rejected",
+                reasons: raw_json(dead.reasons)?,
+            },
+            None => EventStatus {
+                id,
+                status: "queued",
+                reasons: empty()?,
+            },
         },
-        None => EventStatus {
-            id,
-            status: "queued",
-            reasons: serde_json::Value::Array(Vec::new()),
-        },
-    })
+    )
 }

@@ -6,9 +6,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use eye_core::entity::event;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 use serde::Serialize;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -37,8 +39,9 @@ pub struct EventOut {
     pub session_id: Uuid,
     pub category: String,
     pub name: String,
+    /// The event's data as stored, passed through without being parsed again.
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: Box<RawValue>,
     /// RFC 3339, UTC, microseconds.
     pub timestamp: String,
     pub source: String,
@@ -56,20 +59,62 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-impl From<event::Model> for EventOut {
-    fn from(m: event::Model) -> Self {
-        Self {
-            id: m.id,
-            app_id: m.app_id,
-            session_id: m.session_id,
-            category: m.category,
-            name: m.name,
-            data: m.data,
-            timestamp: rfc3339(m.timestamp),
-            source: m.source,
-            received_at: rfc3339(m.received_at),
-        }
+/// An `events` row with `data` as JSON text. jsonb keeps numbers exactly, so one can hold
+/// more than an f64 parses back (found by schemathesis: 1.7976931348623157e308 came back as a
+/// 309-digit integer serde_json refused): the api passes the text through instead.
+#[derive(Debug, FromQueryResult)]
+struct EventRow {
+    id: Uuid,
+    app_id: String,
+    session_id: Uuid,
+    category: String,
+    name: String,
+    data: String,
+    timestamp: DateTime<Utc>,
+    source: String,
+    received_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for EventOut {
+    type Error = ApiError;
+
+    fn try_from(r: EventRow) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: r.id,
+            app_id: r.app_id,
+            session_id: r.session_id,
+            category: r.category,
+            name: r.name,
+            data: raw_json(r.data)?,
+            timestamp: rfc3339(r.timestamp),
+            source: r.source,
+            received_at: rfc3339(r.received_at),
+        })
     }
+}
+
+/// JSON text from a jsonb column as a raw value (PostgreSQL only returns valid JSON).
+pub(crate) fn raw_json(text: String) -> Result<Box<RawValue>, ApiError> {
+    RawValue::from_string(text).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// The columns of an event, `data` as text.
+fn event_rows(query: Select<event::Entity>) -> sea_orm::Selector<sea_orm::SelectModel<EventRow>> {
+    use event::Column;
+    query
+        .select_only()
+        .columns([
+            Column::Id,
+            Column::AppId,
+            Column::SessionId,
+            Column::Category,
+            Column::Name,
+            Column::Timestamp,
+            Column::Source,
+            Column::ReceivedAt,
+        ])
+        .column_as(Expr::cust(r#""events"."data"::text"#), "data")
+        .into_model::<EventRow>()
 }
 
 /// A page of events matching `filter`, oldest first.
@@ -100,13 +145,15 @@ pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page,
             [after.timestamp.into(), sea_orm::Value::from(after.id)],
         ));
     }
-    let mut rows = query
-        .order_by_asc(event::Column::Timestamp)
-        .order_by_asc(event::Column::Id)
-        .limit(filter.limit + 1)
-        .all(db)
-        .await
-        .map_err(db_error)?;
+    let mut rows = event_rows(
+        query
+            .order_by_asc(event::Column::Timestamp)
+            .order_by_asc(event::Column::Id)
+            .limit(filter.limit + 1),
+    )
+    .all(db)
+    .await
+    .map_err(db_error)?;
     let more = rows.len() as u64 > filter.limit;
     rows.truncate(filter.limit as usize);
     let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
@@ -117,7 +164,10 @@ pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page,
         .encode()
     });
     Ok(Page {
-        data: rows.into_iter().map(EventOut::from).collect(),
+        data: rows
+            .into_iter()
+            .map(EventOut::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor,
     })
 }
@@ -132,8 +182,8 @@ pub async fn get(
     if let Some(app) = app_id {
         query = query.filter(event::Column::AppId.eq(app));
     }
-    let row = query.one(db).await.map_err(db_error)?;
-    Ok(row.map(EventOut::from))
+    let row = event_rows(query).one(db).await.map_err(db_error)?;
+    row.map(EventOut::try_from).transpose()
 }
 
 /// A statement timeout is 503 `timeout`; an unreachable database 503 `unavailable`;

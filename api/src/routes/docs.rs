@@ -21,6 +21,7 @@ use crate::state::AppState;
         super::reads::session_events,
         super::errors::list_errors,
         super::errors::event_status,
+        super::search::search,
         super::health::healthz,
         super::health::readyz,
         super::metrics::render,
@@ -29,6 +30,7 @@ use crate::state::AppState;
     modifiers(&BearerAuth),
     tags(
         (name = "events", description = "Sending and reading events"),
+        (name = "providers", description = "Events pulled from external providers"),
         (name = "health", description = "Liveness, readiness, metrics"),
     )
 )]

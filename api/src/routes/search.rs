@@ -30,41 +30,68 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize)]
-struct Params {
+pub(crate) struct Params {
     starts_at: Option<String>,
     ends_at: Option<String>,
 }
 
 /// The 200 body: `{"data": {"events": [..]}, "error": null}`.
-#[derive(Debug, Serialize)]
-struct Found {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchFound)]
+pub(crate) struct Found {
     data: Events,
+    /// Always null in a 200.
+    #[schema(value_type = Option<String>)]
     error: Option<()>,
 }
 
-#[derive(Debug, Serialize)]
-struct Events {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchEvents)]
+pub(crate) struct Events {
     events: Vec<SearchEvent>,
 }
 
 /// One plan, as the challenge names its fields. Prices are JSON numbers written from the
 /// exact decimal (`65.00`), never through a float.
-#[derive(Debug, Serialize)]
-struct SearchEvent {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SearchEvent {
+    /// Stable for the plan.
     id: Uuid,
     title: String,
+    /// `YYYY-MM-DD`
     start_date: String,
+    /// `HH:MM:SS`
     start_time: String,
     end_date: String,
     end_time: String,
+    #[schema(value_type = Option<f64>)]
     min_price: Option<Box<RawValue>>,
+    #[schema(value_type = Option<f64>)]
     max_price: Option<Box<RawValue>>,
+}
+
+/// The challenge's error shape: `{"error": {"code", "message"}, "data": null}`
+/// (documentation of what [`SearchError`] writes).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SearchErrorBody {
+    error: SearchErrorDetail,
+    /// Always null in an error.
+    data: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SearchErrorDetail {
+    #[schema(example = "bad_request")]
+    code: String,
+    message: String,
 }
 
 /// The errors of this endpoint, in the challenge's shape: the only place its statuses are
 /// chosen.
 #[derive(Debug, thiserror::Error)]
-enum SearchError {
+pub(crate) enum SearchError {
     #[error("{0}")]
     BadParameter(String),
     #[error("the search is unavailable")]
@@ -85,7 +112,24 @@ impl IntoResponse for SearchError {
     }
 }
 
-async fn search(
+/// Provider plans that were ever online, starting at or after `starts_at` and ending at or
+/// before `ends_at` (both inclusive). Reads only the database: answers while the provider is
+/// down. No token needed (the challenge's contract).
+#[utoipa::path(
+    get,
+    path = "/search",
+    tag = "providers",
+    params(
+        ("starts_at" = String, Query, description = "RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or a date"),
+        ("ends_at" = String, Query, description = "Same formats; not before `starts_at`"),
+    ),
+    responses(
+        (status = 200, description = "The matching plans", body = Found),
+        (status = 400, description = "A missing or bad parameter", body = SearchErrorBody),
+        (status = 503, description = "The database is unavailable", body = SearchErrorBody),
+    )
+)]
+pub(crate) async fn search(
     State(state): State<AppState>,
     params: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, SearchError> {

@@ -180,3 +180,44 @@ async fn bad_query_input_gets_400_naming_the_parameter() {
         assert_eq!(body["error"]["field"], param, "{path}");
     }
 }
+
+/// Found by schemathesis: jsonb keeps numbers exactly and gave back 1.7976931348623157e308
+/// as a 309-digit integer that an f64 parser refused, so reading it was a 500.
+#[tokio::test]
+async fn an_event_with_extreme_numbers_reads_back() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker().await;
+    let mut body = eye_testkit::seed_event();
+    body["data"]["big"] = serde_json::json!(1.797_693_134_862_315_7e308);
+    body["data"]["tiny"] = serde_json::json!(-2.2e-308);
+    let response = api.post_event(&body).await;
+    assert_eq!(response.status(), 202);
+    let id: Value = response.json().await.expect("json");
+    let id = id["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        env.wait_for_events(1, std::time::Duration::from_secs(20))
+            .await,
+        1
+    );
+    // Read the body as text: the number comes back exact, which an f64 parser cannot hold.
+    for path in [format!("/events/{id}"), "/events".to_owned()] {
+        let response = api
+            .client
+            .get(api.url(&path))
+            .bearer_auth(&api.token)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200, "{path}");
+        let text = response.text().await.expect("text");
+        assert!(
+            text.contains("\"host\": \"www.consumeraffairs.com\""),
+            "{path}: {text}"
+        );
+        assert!(
+            text.contains("1797693134862315"),
+            "{path}: the big number is there"
+        );
+    }
+}
