@@ -1,7 +1,7 @@
 //! The dead-letter side of the read API: why events were refused (`GET /errors`) and what
 //! became of one event (`GET /events/{id}/status`).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use eye_core::entity::{dead_letter, event};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::query::Cursor;
-use crate::reads::{db_error, raw_json};
+use crate::reads::{cut_page, db_error, raw_json, rfc3339};
 
 /// Which dead letters to read. `app_id` None means every application (admins only; the
 /// undecodable messages, which belong to no application, are only visible to admins).
@@ -76,10 +76,6 @@ pub struct EventStatus {
     /// Why it was rejected (empty otherwise).
     #[schema(value_type = Vec<Object>)]
     pub reasons: Box<RawValue>,
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// A `dead_letters` row with its jsonb columns as text, passed through unparsed (see
@@ -195,14 +191,9 @@ pub async fn list(db: &DatabaseConnection, filter: &ErrorFilter) -> Result<Error
     .all(db)
     .await
     .map_err(db_error)?;
-    let more = rows.len() as u64 > filter.limit;
-    rows.truncate(filter.limit as usize);
-    let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
-        Cursor {
-            timestamp: last.first_seen,
-            id: last.id,
-        }
-        .encode()
+    let next_cursor = cut_page(&mut rows, filter.limit, |last| Cursor {
+        timestamp: last.first_seen,
+        id: last.id,
     });
     Ok(ErrorPage {
         data: rows

@@ -55,7 +55,8 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+/// Times as the read API writes them: RFC 3339, UTC, microseconds.
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -154,14 +155,9 @@ pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page,
     .all(db)
     .await
     .map_err(db_error)?;
-    let more = rows.len() as u64 > filter.limit;
-    rows.truncate(filter.limit as usize);
-    let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
-        Cursor {
-            timestamp: last.timestamp,
-            id: last.id,
-        }
-        .encode()
+    let next_cursor = cut_page(&mut rows, filter.limit, |last| Cursor {
+        timestamp: last.timestamp,
+        id: last.id,
     });
     Ok(Page {
         data: rows
@@ -170,6 +166,20 @@ pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page,
             .collect::<Result<_, _>>()?,
         next_cursor,
     })
+}
+
+/// Cuts the `limit + 1` rows a keyset query fetched down to a page; returns the cursor of
+/// the next page, if there is one.
+pub(crate) fn cut_page<T>(
+    rows: &mut Vec<T>,
+    limit: u64,
+    key: impl Fn(&T) -> Cursor,
+) -> Option<String> {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    more.then(|| rows.last())
+        .flatten()
+        .map(|last| key(last).encode())
 }
 
 /// One event by id, within `app_id` (None: any application, admins only).

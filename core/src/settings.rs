@@ -77,6 +77,20 @@ pub struct DatabaseSettings {
     pub acquire_timeout_secs: u64,
 }
 
+impl DatabaseSettings {
+    /// The pool every service uses: sized and bounded by these settings, and lazy, so a
+    /// service starts (and reports itself not ready) while the database is down.
+    pub fn connect_options(&self) -> sea_orm::ConnectOptions {
+        let mut options = sea_orm::ConnectOptions::new(self.url.expose().clone());
+        options
+            .max_connections(self.max_connections)
+            .acquire_timeout(Duration::from_secs(self.acquire_timeout_secs))
+            .connect_lazy(true)
+            .sqlx_logging(false);
+        options
+    }
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Args)]
 pub struct TelemetrySettings {

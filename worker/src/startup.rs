@@ -1,9 +1,8 @@
 //! Building the worker from its settings, and running it until told to stop.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database};
+use sea_orm::Database;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
@@ -24,13 +23,7 @@ impl Worker {
     pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
         let validators =
             Registry::builtin().build(&default_rules(settings.max_future_skew_secs))?;
-        let mut options = ConnectOptions::new(settings.database.url.expose().clone());
-        options
-            .max_connections(settings.database.max_connections)
-            .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
-            .connect_lazy(true)
-            .sqlx_logging(false);
-        let db = Database::connect(options).await?;
+        let db = Database::connect(settings.database.connect_options()).await?;
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators, Store::new(db))),
             settings,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::{ConnectOptions, Database, DbErr};
+use sea_orm::{Database, DbErr};
 use tokio_util::sync::CancellationToken;
 
 pub use settings::FetcherSettings;
@@ -66,13 +66,7 @@ impl Fetcher {
         })?;
         reqwest::Url::parse(&settings.url)
             .map_err(|e| anyhow::anyhow!("EYE_FETCH_URL {:?}: {e}", settings.url))?;
-        let mut options = ConnectOptions::new(settings.database.url.expose().clone());
-        options
-            .max_connections(settings.database.max_connections)
-            .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
-            .connect_lazy(true)
-            .sqlx_logging(false);
-        let db = Database::connect(options).await?;
+        let db = Database::connect(settings.database.connect_options()).await?;
         Ok(Self {
             provider,
             http: HttpFetcher::new(settings.policy())?,
