@@ -8,6 +8,7 @@ mod m20261125_000001_events;
 mod m20261125_000002_dead_letters;
 mod m20261125_000003_provider_plans;
 mod m20261125_200000_dead_letters_by_app_time;
+mod m20261125_210000_dead_letter_warnings;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_dead_letters::Migration),
             Box::new(m20261125_000003_provider_plans::Migration),
             Box::new(m20261125_200000_dead_letters_by_app_time::Migration),
+            Box::new(m20261125_210000_dead_letter_warnings::Migration),
         ]
     }
 }

@@ -58,10 +58,21 @@ impl Pipeline {
             event: &envelope.event,
         };
         let mut violations = storable(&envelope);
+        let mut warnings = Vec::new();
         if violations.is_empty() {
-            violations = self.validators.validate(&subject);
+            let judgement = self.validators.judge(&subject);
+            violations = judgement.refusals;
+            warnings = judgement.warnings;
         }
         if violations.is_empty() {
+            if !warnings.is_empty() {
+                // A rule in `warn` mode: the event is stored, and the violation recorded.
+                metrics::counter!("eye_worker_warnings_total", "reason" => warnings[0].validator.clone())
+                    .increment(1);
+                judged
+                    .dead_letters
+                    .push(refused(&envelope, &warnings, dead_letter::KIND_WARNING));
+            }
             if let Some(plan) = read_model::plan_row(&envelope) {
                 judged.plans.push(plan);
             }
@@ -81,7 +92,9 @@ impl Pipeline {
             "reason" => violations[0].validator.clone()
         )
         .increment(1);
-        judged.dead_letters.push(refused(&envelope, &violations));
+        judged
+            .dead_letters
+            .push(refused(&envelope, &violations, dead_letter::KIND_INVALID));
     }
 
     /// Judges every message of a batch.
@@ -227,7 +240,8 @@ fn event_row(envelope: Envelope) -> event::ActiveModel {
     }
 }
 
-fn refused(envelope: &Envelope, violations: &[Violation]) -> dead_letter::ActiveModel {
+/// The dead-letter row of an event: `kind` is invalid (refused) or warning (stored anyway).
+fn refused(envelope: &Envelope, violations: &[Violation], kind: &str) -> dead_letter::ActiveModel {
     let first = &violations[0];
     let now = Utc::now();
     // An event refused for holding NUL characters cannot go into jsonb or text columns:
@@ -241,7 +255,7 @@ fn refused(envelope: &Envelope, violations: &[Violation]) -> dead_letter::Active
     };
     dead_letter::ActiveModel {
         id: ActiveValue::Set(Uuid::now_v7()),
-        kind: ActiveValue::Set(dead_letter::KIND_INVALID.into()),
+        kind: ActiveValue::Set(kind.into()),
         app_id: ActiveValue::Set(text(&envelope.app_id)),
         event_id: ActiveValue::Set(Some(envelope.event.id)),
         source: ActiveValue::Set(text(&envelope.source.to_string())),

@@ -45,7 +45,12 @@ pub struct WorkerSettings {
     #[arg(long, env = "EYE_WORKER_RETRY_MAX_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub retry_max_secs: u64,
-    /// How far past its arrival an event's timestamp may be before it is refused.
+    /// TOML rules file (see rules.toml); without it, the built-in defaults
+    /// (timestamp bounds and the seed types' required keys).
+    #[arg(long, env = "EYE_RULES_FILE")]
+    pub rules_file: Option<std::path::PathBuf>,
+    /// How far past its arrival an event's timestamp may be before it is refused (the
+    /// built-in rules; a rules file sets its own).
     #[arg(long, env = "EYE_MAX_FUTURE_SKEW_SECS", default_value_t = 300)]
     pub max_future_skew_secs: u32,
 }

@@ -21,8 +21,11 @@ impl Worker {
     /// Checks the settings and the validation rules (refusing to start on a bad one) and
     /// prepares a lazy database pool, so the worker starts even while the database is down.
     pub async fn build(settings: WorkerSettings) -> anyhow::Result<Self> {
-        let validators =
-            Registry::builtin().build(&default_rules(settings.max_future_skew_secs))?;
+        let registry = Registry::builtin();
+        let validators = match &settings.rules_file {
+            Some(path) => registry.load(path)?,
+            None => registry.build(&default_rules(settings.max_future_skew_secs))?,
+        };
         let db = Database::connect(settings.database.connect_options()).await?;
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators, Store::new(db))),

@@ -6,6 +6,8 @@ use sea_orm::entity::prelude::*;
 
 /// `kind` of a dead letter whose event failed validation.
 pub const KIND_INVALID: &str = "invalid";
+/// `kind` of a stored event that broke a rule in `warn` mode.
+pub const KIND_WARNING: &str = "warning";
 /// `kind` of a dead letter whose message could not be decoded into an envelope.
 pub const KIND_UNDECODABLE: &str = "undecodable";
 

@@ -106,3 +106,54 @@ async fn a_client_can_learn_what_became_of_its_event() {
     let (status, body) = api.get("/events/nope/status").await;
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("id")));
 }
+
+#[tokio::test]
+async fn a_rule_in_warn_mode_stores_the_event_and_records_the_violation() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let rules = std::env::temp_dir().join(format!("eye-rules-{}.toml", Uuid::new_v4()));
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"host_dry_run\"\nvalidator = \"required_keys\"\nmode = \"warn\"\n\
+         config = { keys = [\"host\"] }\n",
+    )
+    .expect("rules file");
+    let _worker = env
+        .spawn_worker_with(&["--rules-file", rules.to_str().expect("utf-8 path")])
+        .await;
+    let mut no_host = seed_event();
+    no_host["data"] = json!({"path": "/"});
+    let id = accepted(&api, &no_host).await;
+
+    assert_eq!(
+        env.wait_for_events(1, WITHIN).await,
+        1,
+        "stored despite the violation"
+    );
+    assert_eq!(env.wait_for_dead_letters(1, WITHIN).await, 1);
+    let dead = env.dead_letters().await;
+    assert_eq!(dead[0].kind, "warning");
+    assert_eq!(dead[0].event_id, Some(id));
+    assert_eq!(dead[0].validator.as_deref(), Some("host_dry_run"));
+    let (_, status) = api.get(&format!("/events/{id}/status")).await;
+    assert_eq!(status["status"], "stored");
+    let _ = std::fs::remove_file(rules);
+}
+
+#[tokio::test]
+async fn a_worker_refuses_to_start_on_a_bad_rules_file_naming_the_line() {
+    let env = TestEnv::new().await;
+    let rules = std::env::temp_dir().join(format!("eye-rules-{}.toml", Uuid::new_v4()));
+    std::fs::write(
+        &rules,
+        "[[rule]]\nvalidator = \"timestamp_bounds\"\nconfig = {}\n",
+    )
+    .expect("write");
+    let settings = env.worker_settings(&["--rules-file", rules.to_str().expect("utf-8 path")]);
+    let err = eye_worker::Worker::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("at line 1"), "{err}");
+    let _ = std::fs::remove_file(rules);
+}

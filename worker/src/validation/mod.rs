@@ -5,6 +5,8 @@
 //! [`RuleConfig`]s into a [`ValidatorSet`], the thing the pipeline calls. Adding a validator
 //! is one file with a factory plus one line in [`Registry::builtin`].
 
+mod allow_list;
+mod json_schema;
 mod provider_record;
 mod registry;
 mod required_keys;
@@ -13,8 +15,10 @@ mod timestamp_bounds;
 use chrono::{DateTime, Utc};
 use eye_core::{Event, Source};
 
+pub use allow_list::AllowListFactory;
+pub use json_schema::JsonSchemaFactory;
 pub use provider_record::ProviderRecordFactory;
-pub use registry::{Registry, RuleConfig, RuleError, ValidatorSet, default_rules};
+pub use registry::{Judgement, Mode, Registry, RuleConfig, RuleError, ValidatorSet, default_rules};
 pub use required_keys::RequiredKeysFactory;
 pub use timestamp_bounds::TimestampBoundsFactory;
 

@@ -6,9 +6,21 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    ProviderRecordFactory, RequiredKeysFactory, Subject, TimestampBoundsFactory, Validator,
-    ValidatorFactory, Violation,
+    AllowListFactory, JsonSchemaFactory, ProviderRecordFactory, RequiredKeysFactory, Subject,
+    TimestampBoundsFactory, Validator, ValidatorFactory, Violation,
 };
+
+/// What a rule does with the events it finds wrong: `enforce` refuses them (dead letter),
+/// `warn` stores them and records the violation (to dry-run a new rule), `off` skips the
+/// rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Warn,
+    Off,
+}
 
 /// One rule as configured: which kind of validator, for which events, with what settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,16 +40,21 @@ pub struct RuleConfig {
     /// The factory's own configuration.
     #[serde(default)]
     pub config: serde_json::Value,
+    #[serde(default)]
+    pub mode: Mode,
 }
 
-/// A rule that could not be built; names the rule so the operator can find it.
+/// A rule that could not be built; names the rule (and its line in a rules file) so the
+/// operator can find it.
 #[derive(Debug, thiserror::Error)]
-#[error("validation rule #{index} ({validator}): {message}")]
+#[error("validation rule #{index} ({validator}){}: {message}", line.map(|l| format!(" at line {l}")).unwrap_or_default())]
 pub struct RuleError {
     /// Position of the rule in its list, from 1.
     pub index: usize,
     pub validator: String,
     pub message: String,
+    /// Line of the rule in its file, when it came from one.
+    pub line: Option<usize>,
 }
 
 /// The validator factories known by kind.
@@ -58,6 +75,8 @@ impl Registry {
         let mut registry = Self::empty();
         registry.register(TimestampBoundsFactory);
         registry.register(RequiredKeysFactory);
+        registry.register(JsonSchemaFactory);
+        registry.register(AllowListFactory);
         registry.register(ProviderRecordFactory);
         registry
     }
@@ -73,11 +92,13 @@ impl Registry {
         let built = rules
             .iter()
             .enumerate()
+            .filter(|(_, rule)| rule.mode != Mode::Off)
             .map(|(i, rule)| {
                 let error = |message: String| RuleError {
                     index: i + 1,
                     validator: rule.validator.clone(),
                     message,
+                    line: None,
                 };
                 let factory = self.factories.get(rule.validator.as_str()).ok_or_else(|| {
                     let mut known: Vec<_> = self.factories.keys().copied().collect();
@@ -89,6 +110,7 @@ impl Registry {
                     id: rule.id.clone().unwrap_or_else(|| rule.validator.clone()),
                     category: rule.category.clone(),
                     name: rule.name.clone(),
+                    mode: rule.mode,
                     validator,
                 })
             })
@@ -102,6 +124,7 @@ struct BuiltRule {
     id: String,
     category: Option<String>,
     name: Option<String>,
+    mode: Mode,
     validator: Box<dyn Validator>,
 }
 
@@ -121,22 +144,82 @@ pub struct ValidatorSet {
 }
 
 impl ValidatorSet {
-    /// Every violation of every rule that applies; empty when the event is valid.
+    /// Every violation of every rule that applies, split by the rule's mode.
+    pub fn judge(&self, subject: &Subject<'_>) -> Judgement {
+        let mut judgement = Judgement::default();
+        for rule in self.rules.iter().filter(|rule| rule.applies_to(subject)) {
+            let found = rule
+                .validator
+                .validate(subject)
+                .into_iter()
+                .map(|issue| Violation {
+                    validator: rule.id.clone(),
+                    field: issue.field,
+                    message: issue.message,
+                });
+            match rule.mode {
+                Mode::Enforce => judgement.refusals.extend(found),
+                Mode::Warn => judgement.warnings.extend(found),
+                Mode::Off => {}
+            }
+        }
+        judgement
+    }
+
+    /// The violations of enforced rules only; empty when the event is to be stored.
     pub fn validate(&self, subject: &Subject<'_>) -> Vec<Violation> {
-        self.rules
-            .iter()
-            .filter(|rule| rule.applies_to(subject))
-            .flat_map(|rule| {
-                rule.validator
-                    .validate(subject)
-                    .into_iter()
-                    .map(|issue| Violation {
-                        validator: rule.id.clone(),
-                        field: issue.field,
-                        message: issue.message,
-                    })
-            })
-            .collect()
+        self.judge(subject).refusals
+    }
+}
+
+/// What the rules found in one event.
+#[derive(Debug, Default)]
+pub struct Judgement {
+    /// From `enforce` rules: the event is refused.
+    pub refusals: Vec<Violation>,
+    /// From `warn` rules: the event is stored and these are recorded.
+    pub warnings: Vec<Violation>,
+}
+
+/// The top level of a rules file: `[[rule]]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    rule: Vec<toml::Spanned<RuleConfig>>,
+}
+
+impl Registry {
+    /// Reads and builds a TOML rules file; any error names the line.
+    pub fn load(&self, path: &std::path::Path) -> Result<ValidatorSet, RuleError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RuleError {
+            index: 0,
+            validator: "-".into(),
+            message: format!("cannot read {}: {e}", path.display()),
+            line: None,
+        })?;
+        self.parse(&text)
+    }
+
+    /// Builds the rules of a TOML document.
+    pub fn parse(&self, text: &str) -> Result<ValidatorSet, RuleError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let file: RulesFile = toml::from_str(text).map_err(|e| RuleError {
+            index: 0,
+            validator: "-".into(),
+            message: e.message().to_owned(),
+            line: e.span().map(|s| line_of(s.start)),
+        })?;
+        let lines: Vec<usize> = file.rule.iter().map(|r| line_of(r.span().start)).collect();
+        let rules: Vec<RuleConfig> = file
+            .rule
+            .into_iter()
+            .map(toml::Spanned::into_inner)
+            .collect();
+        self.build(&rules).map_err(|mut e| {
+            e.line = lines.get(e.index - 1).copied();
+            e
+        })
     }
 }
 
@@ -149,6 +232,7 @@ pub fn default_rules(max_future_skew_secs: u32) -> Vec<RuleConfig> {
         category: Some(category.into()),
         name: Some(name.into()),
         config: json!({ "keys": keys }),
+        mode: Mode::Enforce,
     };
     vec![
         RuleConfig {
@@ -157,6 +241,7 @@ pub fn default_rules(max_future_skew_secs: u32) -> Vec<RuleConfig> {
             category: None,
             name: None,
             config: json!({ "max_future_skew_secs": max_future_skew_secs }),
+            mode: Mode::Enforce,
         },
         required("page interaction", "pageview", &["host", "path"]),
         required(
@@ -171,6 +256,7 @@ pub fn default_rules(max_future_skew_secs: u32) -> Vec<RuleConfig> {
             category: Some(crate::provider::record::CATEGORY.into()),
             name: None,
             config: json!({}),
+            mode: Mode::Enforce,
         },
     ]
 }
@@ -237,17 +323,69 @@ mod tests {
             category: None,
             name: None,
             config: json!(null),
+            mode: Mode::Enforce,
         });
         let err = Registry::builtin().build(&rules).expect_err("unknown kind");
         assert_eq!(err.index, 6);
-        assert!(
-            err.to_string()
-                .contains("known: provider_record, required_keys, timestamp_bounds")
-        );
+        assert!(err.to_string().contains(
+            "known: allow_list, json_schema, provider_record, required_keys, timestamp_bounds"
+        ));
 
         rules.pop();
         rules[1].config = json!({"keys": "host"});
         let err = Registry::builtin().build(&rules).expect_err("bad config");
         assert_eq!((err.index, err.validator.as_str()), (2, "required_keys"));
+    }
+
+    #[test]
+    fn the_shipped_rules_file_builds() {
+        let text = include_str!("../../../rules.toml");
+        let set = Registry::builtin().parse(text).expect("rules.toml");
+        let bad = event(
+            "page interaction",
+            "pageview",
+            json!({"host": "h", "path": "x"}),
+            "2024-01-01T00:00:00Z",
+        );
+        let found = set.judge(&subject(&bad, "2024-01-01T00:00:00Z"));
+        assert_eq!(found.refusals[0].validator, "pageview_schema");
+        assert_eq!(found.refusals[0].field, "/data/path");
+        let unknown = event("custom", "thing", json!({}), "2024-01-01T00:00:00Z");
+        let found = set.judge(&subject(&unknown, "2024-01-01T00:00:00Z"));
+        assert!(found.refusals.is_empty(), "unknown types are only flagged");
+        assert_eq!(found.warnings[0].validator, "allow_list");
+    }
+
+    #[test]
+    fn a_rules_file_error_names_its_line() {
+        let unknown_kind = "[[rule]]\nvalidator = \"timestamp_bounds\"\nconfig = { max_future_skew_secs = 1 }\n\n[[rule]]\nvalidator = \"nope\"\n";
+        let err = Registry::builtin()
+            .parse(unknown_kind)
+            .expect_err("unknown kind");
+        assert_eq!((err.index, err.line), (2, Some(5)), "{err}");
+        assert!(err.to_string().contains("at line 5"), "{err}");
+
+        let bad_config = "[[rule]]\nvalidator = \"required_keys\"\nconfig = { keys = [] }\n";
+        let err = Registry::builtin()
+            .parse(bad_config)
+            .expect_err("bad config");
+        assert_eq!(err.line, Some(1));
+
+        let bad_syntax = "[[rule]]\nvalidator = \"required_keys\"\nconfig = { keys = [\n";
+        let err = Registry::builtin().parse(bad_syntax).expect_err("syntax");
+        assert!(err.line.is_some(), "{err}");
+
+        let bad_mode = "[[rule]]\nvalidator = \"required_keys\"\nmode = \"sometimes\"\n";
+        assert!(Registry::builtin().parse(bad_mode).is_err());
+    }
+
+    #[test]
+    fn off_rules_are_not_even_built_and_warn_rules_do_not_refuse() {
+        let text = "[[rule]]\nvalidator = \"required_keys\"\nmode = \"warn\"\nconfig = { keys = [\"host\"] }\n\n[[rule]]\nvalidator = \"no_such_kind\"\nmode = \"off\"\n";
+        let set = Registry::builtin().parse(text).expect("off rule skipped");
+        let e = event("c", "n", json!({}), "2024-01-01T00:00:00Z");
+        let found = set.judge(&subject(&e, "2024-01-01T00:00:00Z"));
+        assert!(found.refusals.is_empty());
+        assert_eq!(found.warnings.len(), 1);
     }
 }
