@@ -32,8 +32,9 @@ runserver:
 runworker:
 	$(CARGO) run -q -p eye-worker
 
-## generatetoken app=NAME: print a token for application NAME (last line)
+## generatetoken app=NAME: register application NAME if needed and print a token for it (last line)
 generatetoken:
+	@$(CARGO) run -q -p eye-migrations --bin eye-migrate -- up >&2
 	@$(CARGO) run -q -p eye-api -- token --app "$(app)"
 
 ## loadtest: RATE req/s for DURATION s against a running API (`make run`), then prove every

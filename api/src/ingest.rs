@@ -16,6 +16,10 @@ pub async fn accept(
     request_id: Option<String>,
 ) -> Result<Uuid, ApiError> {
     let envelope = stamp(caller, event, request_id)?;
+    // After the checks, so that refused events do not spend the application's quota.
+    caller.charge_event().inspect_err(|_| {
+        metrics::counter!("eye_events_refused_total", "reason" => "rate_limited").increment(1);
+    })?;
     state.publisher.publish(&envelope).await.map_err(|e| {
         metrics::counter!("eye_events_refused_total", "reason" => "unavailable").increment(1);
         ApiError::Unavailable(e.to_string(), state.retry_after_secs)

@@ -6,6 +6,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbErr, Statement};
 
 mod m20261125_000001_events;
 mod m20261125_000002_dead_letters;
+mod m20261125_000003_applications;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_events::Migration),
             Box::new(m20261125_000002_dead_letters::Migration),
+            Box::new(m20261125_000003_applications::Migration),
         ]
     }
 }
