@@ -48,7 +48,7 @@ loadtest:
 	@set -eo pipefail; \
 	if [ -z "$${EYE_TOKEN:-}" ]; then \
 		EYE_TOKEN="$$($(CARGO) run -q -p eye-api -- token --app loadtest | tail -1)"; \
-		export EYE_TOKEN; \
+		export EYE_TOKEN; sleep 2; \
 	fi; \
 	$(CARGO) run -q -p eye-loadtest -- --host "$(HOST)" --rate "$(RATE)" --duration "$(DURATION)" \
 		--users "$(USERS)" --report-dir "$(TARGET_DIR)/loadtest" -- $(GOOSE_ARGS)

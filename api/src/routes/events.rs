@@ -43,12 +43,13 @@ pub struct Accepted {
     responses(
         (status = 202, description = "Confirmed by the broker; will be stored or dead-lettered", body = Accepted),
         (status = 400, description = "Not JSON, or not a JSON object", body = crate::error::Body),
-        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 401, description = "No, invalid, expired or revoked token, or a disabled application; `reason` says which", body = crate::error::Body),
         (status = 403, description = "The token lacks `events:write`", body = crate::error::Body),
         (status = 413, description = "Body over the limit", body = crate::error::Body),
         (status = 415, description = "Content-Type is not application/json", body = crate::error::Body),
         (status = 422, description = "A field is missing or wrong; `field` names it", body = crate::error::Body),
-        (status = 503, description = "The broker is unavailable; see Retry-After", body = crate::error::Body),
+        (status = 429, description = "The application is over its rate limit; see Retry-After and RateLimit-*", body = crate::error::Body),
+        (status = 503, description = "The broker is unavailable, or the revocation state is stale; see Retry-After", body = crate::error::Body),
     )
 )]
 pub(crate) async fn post_event(
