@@ -135,11 +135,10 @@ pub async fn issue_token(
     if found.disabled_at.is_some() {
         return Err(RegistryError::Disabled(app.to_owned()));
     }
-    let claims = jwt.claims(app, scopes, ttl);
-    let jti = Uuid::parse_str(&claims.jti).unwrap_or_else(|_| Uuid::now_v7());
+    let jti = Uuid::now_v7();
     let claims = crate::auth::Claims {
         jti: jti.to_string(),
-        ..claims
+        ..jwt.claims(app, scopes, ttl)
     };
     let at = |secs: i64| Utc.timestamp_opt(secs, 0).single();
     token::Entity::insert(token::ActiveModel {

