@@ -189,3 +189,59 @@ async fn a_token_of_one_application_never_reads_or_writes_as_another() {
         assert_eq!(accepted, 422, "a body cannot name another application");
     }
 }
+
+/// Runs `eye-api ARGS` in-process against this env's database (what `DATABASE_URL` does).
+async fn cli(env: &TestEnv, args: &[&str]) -> anyhow::Result<()> {
+    use clap::Parser;
+    // The database flag belongs to `apps` / `tokens` / `token`, before any subcommand.
+    let mut argv = vec!["eye-api", args[0], "--database-url", &env.db_url];
+    argv.extend_from_slice(&args[1..]);
+    let command = eye_api::cli::Cli::try_parse_from(argv)?.command;
+    eye_api::cli::run(command).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn the_command_line_creates_issues_revokes_and_disables() {
+    let env = TestEnv::new().await;
+    cli(&env, &["apps", "create", "shop", "--rate-per-sec", "7"])
+        .await
+        .expect("create");
+    assert!(
+        cli(&env, &["apps", "create", "shop"]).await.is_err(),
+        "twice"
+    );
+    let secret = ["--jwt-secret", eye_testkit::TEST_JWT_SECRET];
+    let mut issue = vec!["tokens", "issue", "--app", "shop", "--ttl-secs", "60"];
+    issue.extend_from_slice(&secret);
+    cli(&env, &issue).await.expect("issue");
+    let tokens = eye_api::apps::list_tokens(&env.db, Some("shop"))
+        .await
+        .expect("list");
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].scopes, "events:write events:read");
+    assert!(tokens[0].expires_at.is_some() && tokens[0].revoked_at.is_none());
+    let jti = tokens[0].jti.to_string();
+    cli(&env, &["tokens", "revoke", &jti])
+        .await
+        .expect("revoke");
+    assert!(
+        cli(&env, &["tokens", "revoke", &jti]).await.is_err(),
+        "twice"
+    );
+    cli(&env, &["apps", "disable", "shop"])
+        .await
+        .expect("disable");
+    assert!(
+        cli(&env, &issue).await.is_err(),
+        "no token for a disabled app"
+    );
+    // `token` (what `make generatetoken` runs) registers a missing application.
+    let mut token = vec!["token", "--app", "fresh"];
+    token.extend_from_slice(&secret);
+    cli(&env, &token).await.expect("token");
+    let apps = eye_api::apps::list_apps(&env.db).await.expect("apps");
+    let shop = apps.iter().find(|a| a.id == "shop").expect("shop");
+    assert_eq!(shop.rate_per_sec, Some(7));
+    assert!(shop.disabled_at.is_some());
+    assert!(apps.iter().any(|a| a.id == "fresh"));
+}
