@@ -5,10 +5,10 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use governor::RateLimiter;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 
 use crate::error::ApiError;
 
@@ -19,6 +19,13 @@ type Bucket = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformatio
 pub struct Limit {
     pub per_sec: u32,
     pub burst: u32,
+}
+
+/// What an accepted event leaves in the bucket (`RateLimit-Limit` / `RateLimit-Remaining`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub remaining: u32,
 }
 
 /// One application's bucket on this replica.
@@ -46,8 +53,8 @@ impl Limiter {
         let period = Duration::from_secs_f64(f64::from(replicas) / f64::from(limit.per_sec.max(1)));
         let burst_here = (limit.burst / replicas).max(1);
         let burst = NonZeroU32::new(burst_here).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        let quota = governor::Quota::with_period(period)
+            .unwrap_or_else(|| governor::Quota::per_second(NonZeroU32::MAX))
             .allow_burst(burst);
         let clock = DefaultClock::default();
         Self {
@@ -65,9 +72,12 @@ impl Limiter {
     }
 
     /// Takes one event, or refuses with when to retry.
-    pub fn check(&self) -> Result<(), ApiError> {
+    pub fn check(&self) -> Result<Quota, ApiError> {
         match self.bucket.check() {
-            Ok(_) => Ok(()),
+            Ok(state) => Ok(Quota {
+                limit: self.burst_here,
+                remaining: state.remaining_burst_capacity(),
+            }),
             Err(not_until) => Err(ApiError::RateLimited {
                 limit: self.burst_here,
                 retry_after: not_until.wait_time_from(self.clock.now()),

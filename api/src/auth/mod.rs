@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 pub use jwt::{Claims, DEFAULT_KID, Jwt};
 
 use crate::apps::AppEntry;
+use crate::apps::limits::Quota;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -116,7 +117,7 @@ impl Caller {
     }
 
     /// Takes one event from the application's token bucket, or refuses (429).
-    pub fn charge_event(&self) -> Result<(), ApiError> {
+    pub fn charge_event(&self) -> Result<Quota, ApiError> {
         self.app.limiter.check()
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /events` (and `/events/`, which existing clients use).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use eye_core::EventIn;
@@ -57,9 +57,14 @@ pub(crate) async fn post_event(
     caller: Caller,
     RequestId(request_id): RequestId,
     JsonBody(event): JsonBody<EventIn>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let id = ingest::accept(&state, &caller, event, request_id).await?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { id })))
+) -> Result<(StatusCode, [(&'static str, HeaderValue); 2], Json<Accepted>), ApiError> {
+    let (id, quota) = ingest::accept(&state, &caller, event, request_id).await?;
+    // The same headers as a 429's, so a client can pace itself before it is refused.
+    let headers = [
+        ("ratelimit-limit", HeaderValue::from(quota.limit)),
+        ("ratelimit-remaining", HeaderValue::from(quota.remaining)),
+    ];
+    Ok((StatusCode::ACCEPTED, headers, Json(Accepted { id })))
 }
 
 async fn post_noop(

@@ -98,9 +98,14 @@ async fn over_its_limit_an_application_gets_429_with_rate_limit_headers() {
     env.set_rate_limit("limited", 1, 3).await;
     let api = env.spawn_api().await;
     let token = token_for("limited", &["events:write"]);
-    for _ in 0..3 {
+    for left in (0..3).rev() {
         let response = api.post_event_as(&token, &seed_event()).await;
         assert_eq!(response.status(), 202);
+        assert_eq!(response.headers()["ratelimit-limit"], "3");
+        assert_eq!(
+            response.headers()["ratelimit-remaining"],
+            left.to_string().as_str()
+        );
     }
     let response = api.post_event_as(&token, &seed_event()).await;
     assert_eq!(response.status(), 429);
