@@ -33,8 +33,9 @@ runserver:
 runworker:
 	$(CARGO) run -q -p eye-worker
 
-## generatetoken app=NAME: print a token for application NAME (last line)
+## generatetoken app=NAME: register application NAME if needed and print a token for it (last line)
 generatetoken:
+	@$(CARGO) run -q -p eye-migrations --bin eye-migrate -- up >&2
 	@$(CARGO) run -q -p eye-api -- token --app "$(app)"
 
 ## loadtest: RATE req/s for DURATION s against a running API (`make run`), then prove every
@@ -48,7 +49,7 @@ loadtest:
 	@set -eo pipefail; \
 	if [ -z "$${EYE_TOKEN:-}" ]; then \
 		EYE_TOKEN="$$($(CARGO) run -q -p eye-api -- token --app loadtest | tail -1)"; \
-		export EYE_TOKEN; \
+		export EYE_TOKEN; sleep 2; \
 	fi; \
 	$(CARGO) run -q -p eye-loadtest -- --host "$(HOST)" --rate "$(RATE)" --duration "$(DURATION)" \
 		--users "$(USERS)" --report-dir "$(TARGET_DIR)/loadtest" -- $(GOOSE_ARGS)

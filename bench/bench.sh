@@ -29,6 +29,8 @@ OUT=$TARGET_DIR/bench
 mkdir -p "$OUT"
 
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench
+# Capacity is measured here, not quotas (README: rate limits).
+export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
 export EYE_AMQP_NAMESPACE=bench EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
 export EYE_WORKER_METRICS_ADDR=127.0.0.1:9109 EYE_BENCH_NOOP_ROUTE=true
 HOST=http://127.0.0.1:$PORT
@@ -52,6 +54,7 @@ for pid in $API $WORKER; do
   kill -0 "$pid" 2>/dev/null || { echo "a service did not start; see $OUT/api.log and $OUT/worker.log"; exit 1; }
 done
 EYE_TOKEN=$("$BIN/eye-api" token --app bench | tail -1)
+sleep 2 # the api learns of the new application at its next reload (1 s)
 export EYE_TOKEN
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 RATE=${1:-100}; SECS=${2:-30}; PORT=${BENCH_PORT:-8100}
 BIN=${CARGO_TARGET_DIR:-target}/release
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench
+# Capacity is measured here, not quotas (README: rate limits).
+export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
 export EYE_AMQP_NAMESPACE=bench EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_WORKER_METRICS_ADDR=127.0.0.1:9109
 "$BIN/eye-migrate" up >/dev/null
 "$BIN/eye-api" serve >/dev/null 2>&1 & API=$!
@@ -13,6 +15,7 @@ export EYE_AMQP_NAMESPACE=bench EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_W
 trap 'kill $API $WORKER 2>/dev/null || true' EXIT
 sleep 2
 TOKEN=$("$BIN/eye-api" token --app bench | tail -1)
+sleep 2 # the api learns of the new application at its next reload (1 s)
 BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post.lua)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 a0=$(ticks $API); w0=$(ticks $WORKER)

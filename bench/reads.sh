@@ -8,6 +8,8 @@ PORT=${BENCH_PORT:-8110}
 BIN=${CARGO_TARGET_DIR:-target}/release
 ROWS=${ROWS:-1000000}
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench_reads
+# Capacity is measured here, not quotas (README: rate limits).
+export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
 export EYE_AMQP_NAMESPACE=bench-reads EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
 command -v oha >/dev/null || cargo install oha --locked
 cargo build --release -p eye-api -p eye-migrations
@@ -34,6 +36,7 @@ fi
 trap 'kill $API 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 TOKEN=$("$BIN/eye-api" token --app bench | tail -1)
+sleep 2 # the api learns of the new application at its next reload (1 s)
 SESSION=00000000-0000-4000-8000-000000000007
 # A page in the middle of the range, where a cursor would take a client.
 CURSOR=$(curl -s -H "Authorization: Bearer $TOKEN" \

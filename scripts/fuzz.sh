@@ -30,6 +30,7 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 TOKEN=$("$BIN/eye-api" token --app fuzz | tail -1)
+sleep 2 # the api learns of the new application at its next reload (1 s)
 
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \

@@ -1,9 +1,14 @@
-//! The `eye-api` command line: `serve`, and `token` to mint a token for an application.
+//! The `eye-api` command line: `serve`, the registry commands (`apps`, `tokens`) and
+//! `token`, the shortcut `make generatetoken` uses.
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use eye_core::settings::DatabaseSettings;
+use sea_orm::{Database, DatabaseConnection};
+use uuid::Uuid;
 
+use crate::apps;
 use crate::auth::{Jwt, SCOPE_EVENTS_READ, SCOPE_EVENTS_WRITE};
 use crate::settings::{ApiSettings, JwtSettings};
 
@@ -18,10 +23,77 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API.
     Serve(Box<ApiSettings>),
-    /// Print a bearer token for an application; the token is the last line.
-    Token(TokenArgs),
+    /// Register, list and disable applications.
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// Issue, list and revoke tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// Issue a token for an application, registering it first if needed; the token is the
+    /// last line (`make generatetoken app=NAME`).
+    Token {
+        #[command(flatten)]
+        args: TokenArgs,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
     /// Print the OpenAPI document (what `make openapi` writes to api/openapi.json).
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Register an application (its id is the tokens' `sub` and the events' `app_id`).
+    Create {
+        id: String,
+        /// Display name; the id when not given.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        limit: LimitArgs,
+    },
+    /// List the applications.
+    List,
+    /// Disable an application: its tokens are refused on every replica within seconds.
+    Disable { id: String },
+    /// Set an application's rate limit (without flags: back to the api's defaults).
+    Limit {
+        id: String,
+        #[command(flatten)]
+        limit: LimitArgs,
+    },
+}
+
+/// A per-application override of `EYE_RATE_LIMIT_PER_SEC` / `EYE_RATE_LIMIT_BURST`.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Events per second, across all replicas.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_per_sec: Option<u32>,
+    /// Bucket size.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Issue a token for a registered, enabled application; the token is the last line.
+    Issue(TokenArgs),
+    /// List issued tokens (ids and metadata; tokens themselves are never stored).
+    List {
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Revoke a token by its id (`jti`): refused on every replica within seconds.
+    Revoke { jti: Uuid },
 }
 
 #[derive(Debug, Args)]
@@ -29,7 +101,7 @@ pub struct TokenArgs {
     /// The application id the token speaks for (its `sub`).
     #[arg(long)]
     pub app: String,
-    /// Scopes granted, comma-separated.
+    /// Scopes granted, comma-separated (`events:write`, `events:read`, `admin`).
     #[arg(long, value_delimiter = ',', default_values_t = [SCOPE_EVENTS_WRITE.to_owned(), SCOPE_EVENTS_READ.to_owned()])]
     pub scopes: Vec<String>,
     /// Lifetime in seconds; without it the token does not expire.
@@ -39,12 +111,116 @@ pub struct TokenArgs {
     pub jwt: JwtSettings,
 }
 
-/// Mints the token `eye-api token` prints.
-pub fn token(args: &TokenArgs) -> anyhow::Result<String> {
-    args.jwt.check()?;
+async fn connect(database: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    Ok(Database::connect(database.url.expose().as_str()).await?)
+}
+
+/// Runs a registry command, printing its result; None if `command` is not one.
+pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
+    match command {
+        Command::Apps { command, database } => {
+            apps_command(&connect(&database).await?, command).await?
+        }
+        Command::Tokens { command, database } => {
+            tokens_command(&connect(&database).await?, command).await?;
+        }
+        Command::Token { args, database } => {
+            let db = connect(&database).await?;
+            apps::create_app(&db, &args.app, None, (None, None)).await?;
+            issue(&db, &args).await?;
+        }
+        other => return Ok(Some(other)),
+    }
+    Ok(None)
+}
+
+async fn apps_command(db: &DatabaseConnection, command: AppsCommand) -> anyhow::Result<()> {
+    match command {
+        AppsCommand::Create { id, name, limit } => {
+            let created =
+                apps::create_app(db, &id, name.as_deref(), (limit.rate_per_sec, limit.burst))
+                    .await?;
+            anyhow::ensure!(created, "application `{id}` already exists");
+            println!("created application {id}");
+        }
+        AppsCommand::List => {
+            println!("id\tname\tcreated_at\tdisabled_at\trate_per_sec\tburst");
+            let show = |v: Option<i32>| v.map_or_else(|| "default".to_owned(), |v| v.to_string());
+            for app in apps::list_apps(db).await? {
+                let disabled = app
+                    .disabled_at
+                    .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    app.id,
+                    app.name,
+                    app.created_at.to_rfc3339(),
+                    disabled,
+                    show(app.rate_per_sec),
+                    show(app.rate_burst)
+                );
+            }
+        }
+        AppsCommand::Disable { id } => {
+            apps::disable_app(db, &id).await?;
+            println!("disabled application {id}");
+        }
+        AppsCommand::Limit { id, limit } => {
+            apps::set_limit(db, &id, limit.rate_per_sec, limit.burst).await?;
+            println!("rate limit of {id} updated");
+        }
+    }
+    Ok(())
+}
+
+async fn tokens_command(db: &DatabaseConnection, command: TokensCommand) -> anyhow::Result<()> {
+    match command {
+        TokensCommand::Issue(args) => issue(db, &args).await?,
+        TokensCommand::List { app } => {
+            println!("jti\tapp\tkid\tscopes\tissued_at\texpires_at\trevoked_at");
+            let show = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+            };
+            for t in apps::list_tokens(db, app.as_deref()).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    t.jti,
+                    t.app_id,
+                    t.kid,
+                    t.scopes,
+                    t.issued_at.to_rfc3339(),
+                    show(t.expires_at),
+                    show(t.revoked_at)
+                );
+            }
+        }
+        TokensCommand::Revoke { jti } => {
+            anyhow::ensure!(
+                apps::revoke_token(db, jti).await?,
+                "no unrevoked token {jti}"
+            );
+            println!("revoked {jti}");
+        }
+    }
+    Ok(())
+}
+
+/// Issues and prints a token: the application and jti first, the token last.
+async fn issue(db: &DatabaseConnection, args: &TokenArgs) -> anyhow::Result<()> {
+    let jwt = Jwt::new(&args.jwt)?;
     let app = args.app.trim();
     anyhow::ensure!(!app.is_empty(), "--app must not be empty");
     let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
-    let token = Jwt::new(&args.jwt).issue(app, &scopes, args.ttl_secs.map(Duration::from_secs))?;
-    Ok(token)
+    let issued = apps::issue_token(
+        db,
+        &jwt,
+        app,
+        &scopes,
+        args.ttl_secs.map(Duration::from_secs),
+    )
+    .await?;
+    println!("application: {app}");
+    println!("jti: {}", issued.jti);
+    println!("{}", issued.token);
+    Ok(())
 }

@@ -29,6 +29,14 @@ pub enum ApiError {
     Timeout,
     #[error("the event queue is unavailable: {0}")]
     Unavailable(String, u32),
+    #[error("too many events for this application: retry after the Retry-After delay")]
+    RateLimited {
+        /// This replica's bucket size (`RateLimit-Limit`).
+        limit: u32,
+        retry_after: std::time::Duration,
+    },
+    #[error("token revocation state is not current; retry shortly")]
+    AuthStateStale,
     #[error("no such resource")]
     NotFound,
     #[error("method not allowed")]
@@ -55,6 +63,10 @@ pub struct Detail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub field: Option<&'a str>,
+    /// Why a token was refused (401 only), e.g. `expired`, `revoked`, `unknown_kid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "expired")]
+    pub reason: Option<&'a str>,
 }
 
 impl ApiError {
@@ -73,6 +85,8 @@ impl ApiError {
             ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Unavailable(..) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::AuthStateStale => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -86,6 +100,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Internal(e) => tracing::error!(error = ?e, "request failed"),
             ApiError::Unavailable(reason, _) => tracing::warn!(%reason, "answering 503"),
+            ApiError::AuthStateStale => tracing::warn!("answering 503: revocation state stale"),
             _ => tracing::debug!(error = %self, "request refused"),
         }
         let field = match &self {
@@ -98,6 +113,10 @@ impl IntoResponse for ApiError {
                 code,
                 message: self.to_string(),
                 field,
+                reason: match &self {
+                    ApiError::Unauthorized(auth) => Some(auth.reason()),
+                    _ => None,
+                },
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -111,8 +130,17 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_, retry_after) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Timeout => {
+            ApiError::Timeout | ApiError::AuthStateStale => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+            }
+            ApiError::RateLimited { limit, retry_after } => {
+                // Whole seconds, rounded up: a client waiting that long finds a token.
+                let wait = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let wait = wait.max(1);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                headers.insert("ratelimit-limit", HeaderValue::from(*limit));
+                headers.insert("ratelimit-remaining", HeaderValue::from(0u32));
+                headers.insert("ratelimit-reset", HeaderValue::from(wait));
             }
             _ => {}
         }

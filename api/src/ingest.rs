@@ -4,24 +4,30 @@ use chrono::Utc;
 use eye_core::{Envelope, EventIn, Source};
 use uuid::Uuid;
 
+use crate::apps::limits::Quota;
 use crate::auth::{Caller, SCOPE_EVENTS_WRITE};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Publishes the event for `caller`; Ok(event id) once the broker has confirmed it.
+/// Publishes the event for `caller`; Ok(event id, what is left of the application's
+/// quota) once the broker has confirmed it.
 pub async fn accept(
     state: &AppState,
     caller: &Caller,
     event: EventIn,
     request_id: Option<String>,
-) -> Result<Uuid, ApiError> {
+) -> Result<(Uuid, Quota), ApiError> {
     let envelope = stamp(caller, event, request_id)?;
+    // After the checks, so that refused events do not spend the application's quota.
+    let quota = caller.charge_event().inspect_err(|_| {
+        metrics::counter!("eye_events_refused_total", "reason" => "rate_limited").increment(1);
+    })?;
     state.publisher.publish(&envelope).await.map_err(|e| {
         metrics::counter!("eye_events_refused_total", "reason" => "unavailable").increment(1);
         ApiError::Unavailable(e.to_string(), state.retry_after_secs)
     })?;
     metrics::counter!("eye_events_accepted_total").increment(1);
-    Ok(envelope.event.id)
+    Ok((envelope.event.id, quota))
 }
 
 /// Everything `accept` does before publishing: scope, fields, and the envelope with the

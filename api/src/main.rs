@@ -8,8 +8,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     dotenvy::dotenv().ok();
-    match Cli::parse().command {
-        Command::Serve(settings) => {
+    match eye_api::cli::run(Cli::parse().command).await? {
+        Some(Command::Serve(settings)) => {
             eye_core::telemetry::init(&settings.telemetry)?;
             let shutdown = eye_core::shutdown::on_signal();
             Application::build(*settings)
@@ -17,11 +17,9 @@ async fn main() -> anyhow::Result<()> {
                 .run_until_stopped(shutdown)
                 .await?;
         }
-        Command::Openapi => println!("{}", eye_api::routes::docs::openapi_json()),
-        Command::Token(args) => {
-            println!("application: {}", args.app);
-            println!("{}", eye_api::cli::token(&args)?);
-        }
+        Some(Command::Openapi) => println!("{}", eye_api::routes::docs::openapi_json()),
+        // The registry commands ran in `cli::run`.
+        _ => {}
     }
     Ok(())
 }

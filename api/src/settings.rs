@@ -19,6 +19,8 @@ pub struct ApiSettings {
     #[command(flatten)]
     pub jwt: JwtSettings,
     #[command(flatten)]
+    pub access: AccessSettings,
+    #[command(flatten)]
     pub publish: PublishSettings,
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "EYE_MAX_BODY_BYTES", default_value_t = 65_536,
@@ -51,9 +53,17 @@ impl ApiSettings {
 /// How tokens are signed and checked.
 #[derive(Debug, Clone, Args)]
 pub struct JwtSettings {
-    /// HS256 signing secret, at least 32 bytes.
+    /// HS256 secret of the single key `default`, at least 32 bytes. Ignored when
+    /// `EYE_JWT_KEYS` is set.
     #[arg(long = "jwt-secret", env = "EYE_JWT_SECRET", default_value = DEV_JWT_SECRET)]
     pub secret: Secret<String>,
+    /// The key ring, `kid:secret,kid:secret` (secrets of at least 32 bytes): every key
+    /// verifies, so a key can be rotated without downtime. Replaces `EYE_JWT_SECRET`.
+    #[arg(long = "jwt-keys", env = "EYE_JWT_KEYS")]
+    pub keys: Option<Secret<String>>,
+    /// The key new tokens are signed with; defaults to the ring's first key.
+    #[arg(long = "jwt-signing-kid", env = "EYE_JWT_SIGNING_KID")]
+    pub signing_kid: Option<String>,
     /// `iss` put in and required of every token.
     #[arg(long = "jwt-issuer", env = "EYE_JWT_ISSUER", default_value = "the-eye")]
     pub issuer: String,
@@ -64,6 +74,49 @@ pub struct JwtSettings {
         default_value = "eye-api"
     )]
     pub audience: String,
+}
+
+/// The verification keys and the one that signs, parsed from [`JwtSettings`].
+pub struct KeyRing {
+    pub keys: Vec<(String, String)>,
+    pub signing_kid: String,
+}
+
+/// How often the revocation state is reloaded, how stale it may get, and the rate limits.
+#[derive(Debug, Clone, Args)]
+pub struct AccessSettings {
+    /// Milliseconds between reloads of revoked tokens and disabled applications.
+    #[arg(long = "auth-refresh-ms", env = "EYE_AUTH_REFRESH_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub refresh_ms: u64,
+    /// Past this many milliseconds without a successful reload, authenticated requests get
+    /// 503: the api never accepts a token it cannot know to be unrevoked (fail closed).
+    #[arg(long = "auth-max-staleness-ms", env = "EYE_AUTH_MAX_STALENESS_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(500..))]
+    pub max_staleness_ms: u64,
+    /// Events per second an application may send, across all replicas, unless its
+    /// registry entry overrides it.
+    #[arg(long = "rate-limit-per-sec", env = "EYE_RATE_LIMIT_PER_SEC", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_per_sec: u32,
+    /// Events an application may send at once beyond its rate (the bucket's size).
+    #[arg(long = "rate-limit-burst", env = "EYE_RATE_LIMIT_BURST", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: u32,
+    /// Api replicas behind the load balancer: each enforces its share of every limit.
+    #[arg(long = "api-replicas", env = "EYE_API_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub replicas: u32,
+}
+
+impl AccessSettings {
+    pub fn refresh_every(&self) -> Duration {
+        Duration::from_millis(self.refresh_ms)
+    }
+
+    pub fn max_staleness(&self) -> Duration {
+        Duration::from_millis(self.max_staleness_ms)
+    }
 }
 
 /// Publishing to the broker.
@@ -122,14 +175,71 @@ impl PublishSettings {
 #[error("{0}")]
 pub struct SettingsError(String);
 
+impl SettingsError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Shortest secret accepted: HS256 keys shorter than the hash resist brute force less.
+const MIN_SECRET_BYTES: usize = 32;
+
 impl JwtSettings {
-    /// Refuses a secret too short to resist brute force.
+    /// Refuses short secrets, malformed or duplicate key ids and an unknown signing kid.
     pub fn check(&self) -> Result<(), SettingsError> {
-        if self.secret.expose().len() < 32 {
-            return Err(SettingsError(
-                "EYE_JWT_SECRET must be at least 32 bytes long".into(),
-            ));
+        self.key_ring().map(|_| ())
+    }
+
+    /// The ring: `EYE_JWT_KEYS` when set, else `EYE_JWT_SECRET` as the key `default`.
+    pub fn key_ring(&self) -> Result<KeyRing, SettingsError> {
+        let keys: Vec<(String, String)> = match &self.keys {
+            None => vec![(
+                crate::auth::DEFAULT_KID.to_owned(),
+                self.secret.expose().clone(),
+            )],
+            Some(ring) => ring
+                .expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    entry
+                        .split_once(':')
+                        .filter(|(kid, _)| !kid.trim().is_empty())
+                        .map(|(kid, secret)| (kid.trim().to_owned(), secret.to_owned()))
+                        .ok_or_else(|| SettingsError::new("EYE_JWT_KEYS: each entry is kid:secret"))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        if keys.is_empty() {
+            return Err(SettingsError::new("EYE_JWT_KEYS holds no key"));
         }
-        Ok(())
+        let variable = if self.keys.is_some() {
+            "EYE_JWT_KEYS"
+        } else {
+            "EYE_JWT_SECRET"
+        };
+        for (i, (kid, secret)) in keys.iter().enumerate() {
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(SettingsError(format!(
+                    "{variable}: the secret of key `{kid}` must be at least {MIN_SECRET_BYTES} bytes long"
+                )));
+            }
+            if keys[..i].iter().any(|(other, _)| other == kid) {
+                return Err(SettingsError(format!(
+                    "EYE_JWT_KEYS: key `{kid}` given twice"
+                )));
+            }
+        }
+        let signing_kid = match &self.signing_kid {
+            Some(kid) if keys.iter().any(|(k, _)| k == kid) => kid.clone(),
+            Some(kid) => {
+                return Err(SettingsError(format!(
+                    "EYE_JWT_SIGNING_KID: no key `{kid}` in the ring"
+                )));
+            }
+            None => keys[0].0.clone(),
+        };
+        Ok(KeyRing { keys, signing_kid })
     }
 }

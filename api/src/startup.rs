@@ -14,6 +14,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::apps::AuthCache;
 use crate::auth::Jwt;
 use crate::extract::BodyLimit;
 use crate::publisher::Publisher;
@@ -23,6 +24,9 @@ use crate::state::{AppState, Shared};
 
 /// Longest wait for in-flight requests once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait at start for the first load of the revocation state.
+const INITIAL_AUTH_LOAD: Duration = Duration::from_secs(3);
 
 /// A bound, ready-to-serve api.
 pub struct Application {
@@ -39,7 +43,8 @@ impl Application {
         settings.jwt.check()?;
         // Bind first: a taken port fails the start before any connection is opened.
         let listener = TcpListener::bind(settings.http_addr).await?;
-        if settings.jwt.secret.expose() == DEV_JWT_SECRET {
+        let jwt = Jwt::new(&settings.jwt)?;
+        if settings.jwt.keys.is_none() && settings.jwt.secret.expose() == DEV_JWT_SECRET {
             tracing::warn!("EYE_JWT_SECRET is the development default: set your own secret");
         }
         let statement_timeout_ms = settings.read_timeout_ms;
@@ -56,8 +61,18 @@ impl Application {
         let db = Database::connect(db_options).await?;
         let publisher = Publisher::start(settings.amqp.clone(), &settings.publish);
         let shutdown = CancellationToken::new();
+        let auth = Arc::new(AuthCache::new(settings.access.clone()));
+        // One load before serving, so a healthy start does not answer 503 at first; if the
+        // database is down it fails and requests get 503 until the refresher succeeds.
+        match tokio::time::timeout(INITIAL_AUTH_LOAD, auth.refresh(&db)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "revocation state not loaded yet"),
+            Err(_) => tracing::warn!("revocation state not loaded yet: timed out"),
+        }
+        auth.clone().spawn_refresher(db.clone(), shutdown.clone());
         let state = AppState::new(Shared {
-            jwt: Arc::new(Jwt::new(&settings.jwt)),
+            jwt: Arc::new(jwt),
+            auth,
             publisher: publisher.clone(),
             body_limit: BodyLimit(settings.max_body_bytes),
             retry_after_secs: settings.publish.retry_after_secs,

@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
+use crate::apps::AuthCache;
 use crate::auth::Jwt;
 use crate::extract::BodyLimit;
 use crate::publisher::Publisher;
@@ -20,6 +21,8 @@ pub struct AppState(Arc<Shared>);
 /// The state's contents.
 pub struct Shared {
     pub jwt: Arc<Jwt>,
+    /// Revoked tokens, disabled applications and rate limits, reloaded in the background.
+    pub auth: Arc<AuthCache>,
     pub publisher: Publisher,
     pub body_limit: BodyLimit,
     /// `Retry-After` seconds for 503 answers.

@@ -7,6 +7,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, Database, DbErr, Statement};
 mod m20261125_000001_events;
 mod m20261125_000002_dead_letters;
 mod m20261125_000003_provider_plans;
+mod m20261125_000004_applications;
 mod m20261125_200000_dead_letters_by_app_time;
 mod m20261125_210000_dead_letter_warnings;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_events::Migration),
             Box::new(m20261125_000002_dead_letters::Migration),
             Box::new(m20261125_000003_provider_plans::Migration),
+            Box::new(m20261125_000004_applications::Migration),
             Box::new(m20261125_200000_dead_letters_by_app_time::Migration),
             Box::new(m20261125_210000_dead_letter_warnings::Migration),
         ]

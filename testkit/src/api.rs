@@ -26,12 +26,16 @@ pub struct TestApi {
 pub fn jwt() -> Jwt {
     Jwt::new(&JwtSettings {
         secret: Secret::new(TEST_JWT_SECRET.into()),
+        keys: None,
+        signing_kid: None,
         issuer: "the-eye".into(),
         audience: "eye-api".into(),
     })
+    .expect("test key ring")
 }
 
-/// A token for `app` with the given scopes.
+/// A token for `app` with the given scopes, not recorded in the registry (the api accepts
+/// it while `app` is registered and enabled; [`TestEnv::new`] registers [`crate::TEST_APPS`]).
 pub fn token_for(app: &str, scopes: &[&str]) -> String {
     jwt().issue(app, scopes, None).expect("issue token")
 }

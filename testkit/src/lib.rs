@@ -4,6 +4,7 @@
 //! even when the test panics.
 
 mod api;
+mod apps;
 mod broker;
 mod provider;
 mod worker;
@@ -37,6 +38,9 @@ pub fn amqp_url() -> String {
 /// Signing secret of the tests' tokens.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
+/// Applications every [`TestEnv`] registers, so that [`token_for`] tokens for them pass.
+pub const TEST_APPS: &[&str] = &["test-app", "ops"];
+
 /// One test's isolated world: a database and a broker namespace.
 pub struct TestEnv {
     pub db_name: String,
@@ -57,6 +61,11 @@ impl TestEnv {
         let db = Database::connect(&db_url)
             .await
             .expect("connect to test database");
+        for app in TEST_APPS {
+            eye_api::apps::create_app(&db, app, None, (None, None))
+                .await
+                .expect("register test application");
+        }
         Self {
             db_name,
             db_url,
@@ -93,6 +102,10 @@ impl TestEnv {
         ];
         args.extend(self.common_args());
         args.extend(["--jwt-secret".into(), TEST_JWT_SECRET.into()]);
+        // Load tests post thousands of events at once: limits are tested with per-app
+        // overrides (`TestEnv::set_rate_limit`) or these flags.
+        args.extend(["--rate-limit-per-sec".into(), "1000000".into()]);
+        args.extend(["--rate-limit-burst".into(), "1000000".into()]);
         Wrapper::parse_from(with_overrides(args, extra)).settings
     }
 

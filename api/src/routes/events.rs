@@ -1,7 +1,7 @@
 //! `POST /events` (and `/events/`, which existing clients use).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use eye_core::EventIn;
@@ -43,12 +43,13 @@ pub struct Accepted {
     responses(
         (status = 202, description = "Confirmed by the broker; will be stored or dead-lettered", body = Accepted),
         (status = 400, description = "Not JSON, or not a JSON object", body = crate::error::Body),
-        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 401, description = "No, invalid, expired or revoked token, or a disabled application; `reason` says which", body = crate::error::Body),
         (status = 403, description = "The token lacks `events:write`", body = crate::error::Body),
         (status = 413, description = "Body over the limit", body = crate::error::Body),
         (status = 415, description = "Content-Type is not application/json", body = crate::error::Body),
         (status = 422, description = "A field is missing or wrong; `field` names it", body = crate::error::Body),
-        (status = 503, description = "The broker is unavailable; see Retry-After", body = crate::error::Body),
+        (status = 429, description = "The application is over its rate limit; see Retry-After and RateLimit-*", body = crate::error::Body),
+        (status = 503, description = "The broker is unavailable, or the revocation state is stale; see Retry-After", body = crate::error::Body),
     )
 )]
 pub(crate) async fn post_event(
@@ -56,9 +57,14 @@ pub(crate) async fn post_event(
     caller: Caller,
     RequestId(request_id): RequestId,
     JsonBody(event): JsonBody<EventIn>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let id = ingest::accept(&state, &caller, event, request_id).await?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { id })))
+) -> Result<(StatusCode, [(&'static str, HeaderValue); 2], Json<Accepted>), ApiError> {
+    let (id, quota) = ingest::accept(&state, &caller, event, request_id).await?;
+    // The same headers as a 429's, so a client can pace itself before it is refused.
+    let headers = [
+        ("ratelimit-limit", HeaderValue::from(quota.limit)),
+        ("ratelimit-remaining", HeaderValue::from(quota.remaining)),
+    ];
+    Ok((StatusCode::ACCEPTED, headers, Json(Accepted { id })))
 }
 
 async fn post_noop(

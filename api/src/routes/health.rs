@@ -38,10 +38,13 @@ pub(crate) struct Readiness {
     status: &'static str,
     broker: &'static str,
     database: &'static str,
+    /// `fresh` when revoked tokens and disabled applications were reloaded recently
+    /// enough to trust; `stale` means authenticated requests get 503.
+    revocation: &'static str,
     shutting_down: bool,
 }
 
-/// Readiness: broker link up, database answering, not shutting down.
+/// Readiness: broker link up, database answering, revocation state fresh, not shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready", body = Readiness),
     (status = 503, description = "Not ready; the report says which dependency", body = Readiness)))]
@@ -51,13 +54,15 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<R
         tokio::time::timeout(DB_PROBE_TIMEOUT, state.db.ping()).await,
         Ok(Ok(()))
     );
+    let revocation = state.auth.is_fresh();
     let shutting_down = state.shutdown.is_cancelled();
-    let ready = broker && database && !shutting_down;
+    let ready = broker && database && revocation && !shutting_down;
     let up = |ok: bool| if ok { "up" } else { "down" };
     let report = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         broker: up(broker),
         database: up(database),
+        revocation: if revocation { "fresh" } else { "stale" },
         shutting_down,
     };
     let status = if ready {

@@ -19,6 +19,7 @@ async fn accepted(api: &eye_testkit::TestApi, body: &Value) -> Uuid {
 #[tokio::test]
 async fn refused_events_are_listed_with_their_reasons_and_filters_for_their_application_only() {
     let env = TestEnv::new().await;
+    env.register_app("someone-else").await;
     let api = env.spawn_api().await;
     let _worker = env.spawn_worker().await;
     let mut no_host = seed_event();
@@ -80,6 +81,7 @@ async fn refused_events_are_listed_with_their_reasons_and_filters_for_their_appl
 #[tokio::test]
 async fn a_client_can_learn_what_became_of_its_event() {
     let env = TestEnv::new().await;
+    env.register_app("someone-else").await;
     let api = env.spawn_api().await;
     let _worker = env.spawn_worker().await;
     let mut bad = seed_event();
