@@ -47,6 +47,25 @@ pub enum Command {
     },
     /// Print the OpenAPI document (what `make openapi` writes to api/openapi.json).
     Openapi,
+    /// Re-submit refused events through the queue with their original ids (after fixing a
+    /// rule); the same as `POST /errors/replay`.
+    Replay {
+        /// Event ids to replay.
+        #[arg(long = "event-id")]
+        event_ids: Vec<uuid::Uuid>,
+        /// Replay what this rule refused.
+        #[arg(long)]
+        validator: Option<String>,
+        /// Only this application's.
+        #[arg(long)]
+        app: Option<String>,
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        amqp: eye_core::settings::AmqpSettings,
+        #[command(flatten)]
+        publish: crate::settings::PublishSettings,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +147,35 @@ pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
             let db = connect(&database).await?;
             apps::create_app(&db, &args.app, None, (None, None)).await?;
             issue(&db, &args).await?;
+        }
+        Command::Replay {
+            event_ids,
+            validator,
+            app,
+            database,
+            amqp,
+            publish,
+        } => {
+            let db = connect(&database).await?;
+            let publisher = crate::publisher::Publisher::start(amqp, &publish);
+            let request = crate::replay::ReplayRequest {
+                event_ids,
+                validator,
+                app_id: app,
+            };
+            // The broker link connects in the background; give it a moment before the
+            // first publish (which would otherwise fail fast as "not connected").
+            for _ in 0..50 {
+                if publisher.is_ready() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let report = crate::replay::replay(&db, &publisher, &request, 1)
+                .await
+                .map_err(|e| anyhow::anyhow!("replay failed: {e}"))?;
+            publisher.close().await;
+            println!("replayed={} skipped={}", report.replayed, report.skipped);
         }
         other => return Ok(Some(other)),
     }

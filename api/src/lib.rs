@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod publisher;
 pub mod query;
 pub mod reads;
+pub mod replay;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -21,6 +21,7 @@ use crate::state::AppState;
         super::reads::session_events,
         super::errors::list_errors,
         super::errors::event_status,
+        super::errors::replay_errors,
         super::search::search,
         super::health::healthz,
         super::health::readyz,

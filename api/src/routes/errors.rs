@@ -5,16 +5,19 @@ use axum::routing::get;
 use axum::{Json, Router};
 use uuid::Uuid;
 
-use crate::auth::{Caller, SCOPE_EVENTS_READ};
+use crate::auth::{Caller, SCOPE_ADMIN, SCOPE_EVENTS_READ};
 use crate::error::ApiError;
 use crate::errors_read::{self, ErrorFilter, ErrorPage, EventStatus};
+use crate::extract::JsonBody;
 use crate::query::Params;
+use crate::replay::{self, ReplayReport, ReplayRequest};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/errors", get(list_errors))
         .route("/events/{id}/status", get(event_status))
+        .route("/errors/replay", axum::routing::post(replay_errors))
 }
 
 const PARAMS: &[&str] = &[
@@ -111,5 +114,40 @@ pub(crate) async fn event_status(
     })?;
     Ok(Json(
         errors_read::status(&state.db, caller.scope_app(), id).await?,
+    ))
+}
+
+/// Re-submit refused events (admin): by event id, by the rule that refused them, or by
+/// application, with their original ids, so each is stored once whatever happens.
+#[utoipa::path(
+    post,
+    path = "/errors/replay",
+    tag = "events",
+    request_body = ReplayRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Re-published and confirmed", body = ReplayReport),
+        (status = 400, description = "Not JSON, or not a JSON object", body = crate::error::Body),
+        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
+        (status = 403, description = "The token lacks `admin`", body = crate::error::Body),
+        (status = 415, description = "Content-Type is not application/json", body = crate::error::Body),
+        (status = 422, description = "No selection, or a bad field", body = crate::error::Body),
+        (status = 503, description = "The broker or the database is unavailable", body = crate::error::Body),
+    )
+)]
+pub(crate) async fn replay_errors(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<ReplayRequest>,
+) -> Result<Json<ReplayReport>, ApiError> {
+    caller.require(SCOPE_ADMIN)?;
+    Ok(Json(
+        replay::replay(
+            &state.db,
+            &state.publisher,
+            &request,
+            state.retry_after_secs,
+        )
+        .await?,
     ))
 }

@@ -159,3 +159,90 @@ async fn a_worker_refuses_to_start_on_a_bad_rules_file_naming_the_line() {
     assert!(err.to_string().contains("at line 1"), "{err}");
     let _ = std::fs::remove_file(rules);
 }
+
+#[tokio::test]
+async fn replaying_1000_dead_letters_after_a_rule_fix_stores_each_once() {
+    let env = TestEnv::new().await;
+    let api = std::sync::Arc::new(env.spawn_api().await);
+    let strict = std::env::temp_dir().join(format!("eye-rules-{}.toml", Uuid::new_v4()));
+    std::fs::write(
+        &strict,
+        "[[rule]]\nid = \"needs_referrer\"\nvalidator = \"required_keys\"\n\
+         config = { keys = [\"referrer\"] }\n",
+    )
+    .expect("rules file");
+    let worker = env
+        .spawn_worker_with(&["--rules-file", strict.to_str().expect("utf-8 path")])
+        .await;
+    let mut posts = tokio::task::JoinSet::new();
+    for lane in 0..50 {
+        let api = api.clone();
+        posts.spawn(async move {
+            for _ in (lane..1000).step_by(50) {
+                assert_eq!(api.post_event(&seed_event()).await.status(), 202);
+            }
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        done.expect("lane");
+    }
+    assert_eq!(
+        env.wait_for_dead_letters(1000, Duration::from_secs(60))
+            .await,
+        1000
+    );
+    assert_eq!(env.event_count().await, 0);
+    worker.stop().await;
+
+    // The rule is fixed (the built-in rules have no such requirement); replay what it refused.
+    let _fixed = env.spawn_worker().await;
+    let admin = token_for("ops", &["admin"]);
+    let replay = |api: std::sync::Arc<eye_testkit::TestApi>, admin: String| async move {
+        let response = api
+            .client
+            .post(api.url("/errors/replay"))
+            .bearer_auth(&admin)
+            .json(&json!({"validator": "needs_referrer"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.expect("json")
+    };
+    let report = replay(api.clone(), admin.clone()).await;
+    assert_eq!(
+        (report["replayed"].as_u64(), report["skipped"].as_u64()),
+        (Some(1000), Some(0))
+    );
+    assert_eq!(
+        env.wait_for_events(1000, Duration::from_secs(60)).await,
+        1000
+    );
+
+    // A second replay (an impatient operator) doubles nothing.
+    let again = replay(api.clone(), admin).await;
+    assert_eq!(again["replayed"], 1000);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(env.event_count().await, 1000);
+    let stored: std::collections::HashSet<Uuid> = env.events().await.iter().map(|e| e.id).collect();
+    let refused: std::collections::HashSet<Uuid> = env
+        .dead_letters()
+        .await
+        .iter()
+        .filter_map(|d| d.event_id)
+        .collect();
+    assert_eq!(stored, refused, "exactly the refused events, each once");
+
+    // Only admins replay.
+    let writer = token_for("test-app", &["events:write", "events:read"]);
+    let response = api
+        .client
+        .post(api.url("/errors/replay"))
+        .bearer_auth(&writer)
+        .json(&json!({"validator": "needs_referrer"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 403);
+    let _ = std::fs::remove_file(strict);
+}
