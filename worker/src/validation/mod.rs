@@ -6,6 +6,7 @@
 //! is one file with a factory plus one line in [`Registry::builtin`].
 
 mod allow_list;
+mod field;
 mod json_schema;
 mod provider_record;
 mod registry;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use eye_core::{Event, Source};
 
 pub use allow_list::AllowListFactory;
+pub use field::FieldFactory;
 pub use json_schema::JsonSchemaFactory;
 pub use provider_record::ProviderRecordFactory;
 pub use registry::{Judgement, Mode, Registry, RuleConfig, RuleError, ValidatorSet, default_rules};

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    AllowListFactory, JsonSchemaFactory, ProviderRecordFactory, RequiredKeysFactory, Subject,
-    TimestampBoundsFactory, Validator, ValidatorFactory, Violation,
+    AllowListFactory, FieldFactory, JsonSchemaFactory, ProviderRecordFactory, RequiredKeysFactory,
+    Subject, TimestampBoundsFactory, Validator, ValidatorFactory, Violation,
 };
 
 /// What a rule does with the events it finds wrong: `enforce` refuses them (dead letter),
@@ -77,6 +77,7 @@ impl Registry {
         registry.register(RequiredKeysFactory);
         registry.register(JsonSchemaFactory);
         registry.register(AllowListFactory);
+        registry.register(FieldFactory);
         registry.register(ProviderRecordFactory);
         registry
     }
@@ -328,7 +329,7 @@ mod tests {
         let err = Registry::builtin().build(&rules).expect_err("unknown kind");
         assert_eq!(err.index, 6);
         assert!(err.to_string().contains(
-            "known: allow_list, json_schema, provider_record, required_keys, timestamp_bounds"
+            "known: allow_list, field, json_schema, provider_record, required_keys, timestamp_bounds"
         ));
 
         rules.pop();
