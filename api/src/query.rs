@@ -42,6 +42,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
+/// A UUID from a query or path parameter, refused (400) naming the parameter.
+pub fn uuid_param(name: &str, text: &str) -> Result<Uuid, ApiError> {
+    text.parse()
+        .map_err(|_| bad(name, format!("not a UUID: {text:?}")))
+}
+
 fn bad(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::BadParameter {
         param: param.to_owned(),

@@ -3,13 +3,12 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use uuid::Uuid;
 
 use crate::auth::{Caller, SCOPE_ADMIN, SCOPE_EVENTS_READ};
 use crate::error::ApiError;
 use crate::errors_read::{self, ErrorFilter, ErrorPage, EventStatus};
 use crate::extract::JsonBody;
-use crate::query::Params;
+use crate::query::{Params, uuid_param};
 use crate::replay::{self, ReplayReport, ReplayRequest};
 use crate::state::AppState;
 
@@ -108,10 +107,7 @@ pub(crate) async fn event_status(
     Path(id): Path<String>,
 ) -> Result<Json<EventStatus>, ApiError> {
     caller.require(SCOPE_EVENTS_READ)?;
-    let id = id.parse::<Uuid>().map_err(|_| ApiError::BadParameter {
-        param: "id".into(),
-        message: format!("not a UUID: {id:?}"),
-    })?;
+    let id = uuid_param("id", &id)?;
     Ok(Json(
         errors_read::status(&state.db, caller.scope_app(), id).await?,
     ))

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, SCOPE_EVENTS_READ};
 use crate::error::ApiError;
-use crate::query::Params;
+use crate::query::{Params, uuid_param};
 use crate::reads::{self, EventFilter, EventOut, Page};
 use crate::state::AppState;
 
@@ -116,12 +116,7 @@ pub(crate) async fn session_events(
     params: Params,
 ) -> Result<Json<Page>, ApiError> {
     params.only(SESSION_PARAMS)?;
-    let session_id = session_id
-        .parse::<Uuid>()
-        .map_err(|_| ApiError::BadParameter {
-            param: "session_id".into(),
-            message: format!("not a UUID: {session_id:?}"),
-        })?;
+    let session_id = uuid_param("session_id", &session_id)?;
     let filter = filter_for(&caller, &params, Some(session_id))?;
     Ok(Json(reads::list(&state.db, &filter).await?))
 }
@@ -148,10 +143,7 @@ pub(crate) async fn get_event(
     Path(id): Path<String>,
 ) -> Result<Json<EventOut>, ApiError> {
     caller.require(SCOPE_EVENTS_READ)?;
-    let id = id.parse::<Uuid>().map_err(|_| ApiError::BadParameter {
-        param: "id".into(),
-        message: format!("not a UUID: {id:?}"),
-    })?;
+    let id = uuid_param("id", &id)?;
     reads::get(&state.db, caller.scope_app(), id)
         .await?
         .map(Json)
