@@ -38,6 +38,9 @@ pub enum Reply {
     Slow(Duration, Vec<u8>),
     /// Announces the whole body's length but sends only its first half, then hangs up.
     Truncated(Vec<u8>),
+    /// Sends the first half of the body without announcing a length, then hangs up (the
+    /// client cannot tell the transfer broke; only the document can).
+    Cut(Vec<u8>),
 }
 
 /// The simulated provider. The last reply of the script repeats once the others are used.
@@ -122,6 +125,12 @@ async fn answer(socket: &mut tokio::net::TcpStream, reply: Reply) -> std::io::Re
         }
         Reply::Truncated(body) => {
             socket.write_all(head(200, body.len()).as_bytes()).await?;
+            socket.write_all(&body[..body.len() / 2]).await
+        }
+        Reply::Cut(body) => {
+            let head =
+                "HTTP/1.1 200 X\r\ncontent-type: application/xml\r\nconnection: close\r\n\r\n";
+            socket.write_all(head.as_bytes()).await?;
             socket.write_all(&body[..body.len() / 2]).await
         }
     }

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use eye_core::entity::provider_plan;
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -141,7 +141,18 @@ pub(crate) async fn search(
             "starts_at must not be after ends_at".into(),
         ));
     }
-    let plans = provider_plan::Entity::find()
+    use provider_plan::Column as C;
+    let plans: Vec<PlanRow> = provider_plan::Entity::find()
+        // Only what the answer shows (not the plan's stored document).
+        .select_only()
+        .columns([
+            C::Id,
+            C::Title,
+            C::StartsAt,
+            C::EndsAt,
+            C::MinPrice,
+            C::MaxPrice,
+        ])
         .filter(provider_plan::Column::EverOnline.eq(true))
         .filter(provider_plan::Column::StartsAt.gte(starts_at))
         .filter(provider_plan::Column::EndsAt.lte(ends_at))
@@ -150,6 +161,7 @@ pub(crate) async fn search(
         .filter(provider_plan::Column::StartsAt.lte(ends_at))
         .order_by_asc(provider_plan::Column::StartsAt)
         .order_by_asc(provider_plan::Column::Id)
+        .into_tuple()
         .all(&state.db)
         .await
         .map_err(|e| {
@@ -167,16 +179,26 @@ pub(crate) async fn search(
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-fn to_event(plan: provider_plan::Model) -> SearchEvent {
+/// id, title, starts_at, ends_at, min_price, max_price.
+type PlanRow = (
+    Uuid,
+    String,
+    NaiveDateTime,
+    NaiveDateTime,
+    Option<Decimal>,
+    Option<Decimal>,
+);
+
+fn to_event((id, title, starts_at, ends_at, min_price, max_price): PlanRow) -> SearchEvent {
     SearchEvent {
-        id: plan.id,
-        title: plan.title,
-        start_date: plan.starts_at.format("%Y-%m-%d").to_string(),
-        start_time: plan.starts_at.format("%H:%M:%S").to_string(),
-        end_date: plan.ends_at.format("%Y-%m-%d").to_string(),
-        end_time: plan.ends_at.format("%H:%M:%S").to_string(),
-        min_price: plan.min_price.and_then(number),
-        max_price: plan.max_price.and_then(number),
+        id,
+        title,
+        start_date: starts_at.format("%Y-%m-%d").to_string(),
+        start_time: starts_at.format("%H:%M:%S").to_string(),
+        end_date: ends_at.format("%Y-%m-%d").to_string(),
+        end_time: ends_at.format("%H:%M:%S").to_string(),
+        min_price: min_price.and_then(number),
+        max_price: max_price.and_then(number),
     }
 }
 

@@ -216,12 +216,20 @@ async fn a_restarted_fetcher_republishes_nothing_unchanged() {
     assert_eq!(first.changed, 4);
     env.wait_for_events(4, WITHIN).await;
 
+    let before = env.wait_for_plans(WITHIN, |p| p.len() == 4).await;
+
     let mut restarted = env.fetcher(&sim.url(), &[]).await;
     let again = restarted.run_once().await.expect("fetch again");
     assert_eq!((again.plans, again.changed), (4, 0));
     assert_eq!(sim.requests(), 2);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(env.event_count().await, 4);
+    // Not republished, but seen: the read model's last_seen moves, first_seen stays.
+    let after = env.provider_plans().await;
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!((&a.plan_id, a.first_seen), (&b.plan_id, b.first_seen));
+        assert!(a.last_seen > b.last_seen, "{} not touched", a.plan_id);
+    }
 
     // A rejected record is published once too, not on every fetch.
     sim.then(vec![Reply::Body(fixture("eventlist_response_2.xml"))]);
@@ -280,15 +288,36 @@ async fn transient_failures_are_retried_and_bad_documents_are_dead_lettered() {
         Reply::Slow(Duration::from_secs(3), fixture("planlist_response_1.xml")),
         Reply::Truncated(fixture("planlist_response_1.xml")),
         Reply::Body(fixture("planlist_response_1.xml")),
+        Reply::Cut(fixture("planlist_response_1.xml")),
         Reply::Body(fixture("malformed_response.xml")),
     ])
     .await;
     let mut fetcher = env.fetcher(&sim.url(), &["--retries", "3"]).await;
-    // 503, too slow (timeout 1 s), truncated: all retried; the fourth attempt succeeds.
-    let report = fetcher.run_once().await.expect("fetch after retries");
+    // 503 and too slow (timeout 1 s) are retried; the third answer's body breaks off: the
+    // cycle fails, what arrived before the break is published, and the next fetch
+    // completes the rest, each plan stored once.
+    let err = fetcher.run_once().await.expect_err("the body broke off");
+    assert!(
+        matches!(err, CycleError::Fetch(FetchError::Body(_))),
+        "{err}"
+    );
+    assert_eq!(sim.requests(), 3);
+    let report = fetcher.run_once().await.expect("the next fetch");
     assert_eq!(report.plans, 4);
     assert_eq!(sim.requests(), 4);
     env.wait_for_plans(WITHIN, |p| p.len() == 4).await;
+    env.wait_for_events(4, WITHIN).await;
+
+    // Cut without a length: the transfer looks complete, the document does not; what it held
+    // stands (unchanged, so nothing is republished) and the cut is a dead letter.
+    let report = fetcher
+        .run_once()
+        .await
+        .expect("a cut document is not a failed fetch");
+    assert_eq!(report.changed, 0);
+    let cut = report.document_error.expect("the cut is seen");
+    assert!(cut.starts_with("malformed document at byte"), "{cut}");
+    env.wait_for_dead_letters(1, WITHIN).await;
 
     // Malformed XML: the document's error becomes a dead letter with its position.
     let report = fetcher
@@ -296,13 +325,14 @@ async fn transient_failures_are_retried_and_bad_documents_are_dead_lettered() {
         .await
         .expect("a malformed document is not a failed fetch");
     assert!(report.document_error.is_some());
-    env.wait_for_dead_letters(1, WITHIN).await;
+    env.wait_for_dead_letters(2, WITHIN).await;
     let dead = env.dead_letters().await;
     assert!(
-        dead[0].message.contains("malformed document at byte"),
-        "{}",
-        dead[0].message
+        dead.iter()
+            .any(|d| d.message.contains("malformed document at byte")),
+        "{dead:?}"
     );
+    assert_eq!(env.event_count().await, 4);
     assert_eq!(env.provider_plans().await.len(), 4);
 }
 
@@ -331,4 +361,80 @@ async fn the_fetcher_role_fetches_on_its_interval_and_stops_when_told() {
         .await
         .expect("stops promptly")
         .expect("no panic");
+}
+
+#[tokio::test]
+async fn one_fetcher_pulls_every_provider_of_its_providers_file() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker().await;
+    let first = ProviderSim::start(vec![Reply::Body(fixture("planlist_response_1.xml"))]).await;
+    let second = ProviderSim::start(vec![Reply::Body(fixture("planlist_response_1.xml"))]).await;
+    let file = std::env::temp_dir().join(format!("eye-providers-{}.toml", uuid::Uuid::new_v4()));
+    let text = format!(
+        "[[provider]]\nname = \"fever\"\nurl = \"{}\"\ninterval_secs = 1\n\n\
+         [[provider]]\nname = \"fever-b\"\nadapter = \"fever\"\nurl = \"{}\"\n",
+        first.url(),
+        second.url()
+    );
+    std::fs::write(&file, text).expect("providers file");
+    let path = file.to_string_lossy().into_owned();
+    let settings = env.fetcher_settings(&first.url(), &["--providers-file", &path]);
+    let fetchers = eye_worker::fetcher::Fetcher::build_all(settings)
+        .await
+        .expect("build");
+    std::fs::remove_file(&file).expect("remove providers file");
+    assert_eq!(fetchers.len(), 2);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(eye_worker::fetcher::Fetcher::run_all(
+        fetchers,
+        stop.clone(),
+    ));
+
+    // The same feed under two names: two sets of plans, each under its own source and ids.
+    let plans = env.wait_for_plans(WITHIN, |p| p.len() == 8).await;
+    let providers: std::collections::BTreeSet<_> = plans.iter().map(|p| &p.provider).collect();
+    assert_eq!(
+        providers.into_iter().collect::<Vec<_>>(),
+        ["fever", "fever-b"]
+    );
+    let (status, body) = search(&api, WHOLE_RANGE).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["events"].as_array().map(Vec::len), Some(8));
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops promptly")
+        .expect("no panic");
+}
+
+#[tokio::test]
+async fn a_document_over_the_size_limit_is_refused_without_reading_it_all() {
+    let env = TestEnv::new().await;
+    let _worker = env.spawn_worker().await;
+    let sim = ProviderSim::start(vec![
+        Reply::Body(fixture("planlist_response_1.xml")),
+        Reply::Cut([fixture("planlist_response_1.xml"), vec![b' '; 4096]].concat()),
+    ])
+    .await;
+    let mut fetcher = env.fetcher(&sim.url(), &["--max-bytes", "1000"]).await;
+    // Announced too large: refused before the body is read, not retried.
+    let err = fetcher.run_once().await.expect_err("too large");
+    assert!(
+        matches!(err, CycleError::Fetch(FetchError::TooLarge(1000))),
+        "{err}"
+    );
+    assert_eq!(sim.requests(), 1);
+    // Unannounced: the parser stops at the cap; the plans before it stand, the rest is a
+    // dead letter naming the limit.
+    let report = fetcher.run_once().await.expect("capped document");
+    let error = report.document_error.expect("the cap is reported");
+    assert!(error.contains("over the limit of 1000 bytes"), "{error}");
+    assert!(report.plans < 4);
+    env.wait_for_dead_letters(1, WITHIN).await;
+    assert!(
+        env.dead_letters().await[0]
+            .message
+            .contains("over the limit")
+    );
 }

@@ -9,9 +9,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = FetcherSettings::parse();
     eye_core::telemetry::init(&settings.telemetry)?;
     let shutdown = eye_core::shutdown::on_signal();
-    Fetcher::build(settings)
-        .await?
-        .run_until_stopped(shutdown)
-        .await;
+    let fetchers = Fetcher::build_all(settings).await?;
+    Fetcher::run_all(fetchers, shutdown).await;
     Ok(())
 }

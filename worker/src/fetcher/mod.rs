@@ -1,25 +1,33 @@
-//! The fetcher role: on each tick, fetch the provider's document, parse it as a stream,
+//! The fetcher role: on each tick, fetch the provider's document, parse it as it streams in,
 //! publish the plans whose content hash changed (and the rejected records not published
 //! before, which the workers dead-letter), then record the hashes. A failure at any step leaves the hashes
 //! untouched, so the next tick publishes the same changes again (with the same event ids,
 //! which the idempotent store absorbs).
 
+mod providers;
 mod settings;
 
 use std::collections::HashMap;
+use std::io::BufReader;
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sea_orm::{Database, DbErr};
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
+pub use providers::{ProviderConfig, parse_providers};
 pub use settings::FetcherSettings;
 
 use crate::provider::fetch::{FetchError, HttpFetcher};
 use crate::provider::hashes::{HashStore, Hashes};
 use crate::provider::publish::ProviderPublisher;
 use crate::provider::record::to_envelope;
-use crate::provider::{self, Limits, Provider, Record, Rejected};
+use crate::provider::{FeedError, Limits, ParseSummary, Provider, Record, Rejected};
+use eye_core::Envelope;
 use eye_core::link::PublishError;
 
 /// Why a fetch cycle did not complete.
@@ -47,34 +55,62 @@ pub struct CycleReport {
 
 /// A provider, its HTTP side, its hashes and its publisher.
 pub struct Fetcher {
-    provider: Box<dyn Provider>,
+    name: String,
+    provider: Arc<dyn Provider>,
     http: HttpFetcher,
     hashes: HashStore,
-    publisher: ProviderPublisher,
+    publisher: Arc<ProviderPublisher>,
     limits: Limits,
     interval: Duration,
 }
 
 impl Fetcher {
-    /// Checks the settings (unknown provider, bad URL) and prepares a lazy database pool.
+    /// The fetcher of the settings' one provider (the providers file is ignored): checks
+    /// the settings and prepares a lazy database pool.
     pub async fn build(settings: FetcherSettings) -> anyhow::Result<Self> {
-        let provider = provider::builtin(&settings.provider).ok_or_else(|| {
-            anyhow::anyhow!(
-                "EYE_FETCH_PROVIDER: unknown provider {:?}",
-                settings.provider
-            )
-        })?;
-        reqwest::Url::parse(&settings.url)
-            .map_err(|e| anyhow::anyhow!("EYE_FETCH_URL {:?}: {e}", settings.url))?;
+        let settings = FetcherSettings {
+            providers_file: None,
+            ..settings
+        };
+        let mut all = Self::build_all(settings).await?;
+        Ok(all.remove(0))
+    }
+
+    /// One fetcher per configured provider, sharing the database pool and the broker link.
+    pub async fn build_all(settings: FetcherSettings) -> anyhow::Result<Vec<Self>> {
+        let providers = settings.providers()?;
         let db = Database::connect(settings.database.connect_options()).await?;
-        Ok(Self {
-            provider,
-            http: HttpFetcher::new(settings.policy())?,
-            hashes: HashStore::new(db),
-            publisher: ProviderPublisher::start(settings.amqp.clone(), settings.publish_timeout()),
-            limits: settings.limits(),
-            interval: settings.interval(),
-        })
+        let publisher = Arc::new(ProviderPublisher::start(
+            settings.amqp.clone(),
+            settings.publish_timeout(),
+        ));
+        providers
+            .into_iter()
+            .map(|p| {
+                Ok(Self {
+                    http: HttpFetcher::new(p.policy)?,
+                    name: p.name,
+                    provider: p.adapter,
+                    hashes: HashStore::new(db.clone()),
+                    publisher: publisher.clone(),
+                    limits: p.limits,
+                    interval: p.interval,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs every fetcher until `shutdown` is cancelled.
+    pub async fn run_all(fetchers: Vec<Self>, shutdown: CancellationToken) {
+        let running: Vec<_> = fetchers
+            .into_iter()
+            .map(|f| tokio::spawn(f.run_until_stopped(shutdown.clone())))
+            .collect();
+        for task in running {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a fetcher task failed");
+            }
+        }
     }
 
     /// Fetches on every interval until `shutdown` is cancelled.
@@ -91,9 +127,9 @@ impl Fetcher {
                 cycle = self.run_once() => cycle,
             };
             match cycle {
-                Ok(report) => tracing::info!(provider = self.provider.name(), ?report, "fetched"),
+                Ok(report) => tracing::info!(provider = %self.name, ?report, "fetched"),
                 Err(e) => {
-                    tracing::warn!(provider = self.provider.name(), error = %e, "fetch cycle failed")
+                    tracing::warn!(provider = %self.name, error = %e, "fetch cycle failed")
                 }
             }
         }
@@ -101,56 +137,133 @@ impl Fetcher {
         tracing::info!("fetcher stopped");
     }
 
-    /// One cycle: fetch, parse, publish what changed, record the hashes. Records are
-    /// judged as the parser hands them over, so only the changed ones are kept in memory.
+    /// One cycle: fetch, parse the body as it arrives (on a blocking thread, the records
+    /// coming back over a bounded channel), publish the changed records in chunks as they
+    /// come, then record the hashes. Memory holds one chunk and the hash table, not the
+    /// document. A body that breaks off fails the cycle, but what was read before the break
+    /// is published and its hashes recorded, so the next fetch only completes the rest.
     pub async fn run_once(&mut self) -> Result<CycleReport, CycleError> {
-        let body = self.http.fetch().await?;
-        let fetched_at = Utc::now();
-        let name = self.provider.name().to_owned();
+        let name = self.name.clone();
         let known = self.hashes.load(&name).await?;
-        let mut report = CycleReport::default();
-        let mut seen: Hashes = HashMap::with_capacity(known.len());
-        let mut envelopes = Vec::new();
-        let mut judge = |record: Record, report: &mut CycleReport| match &record {
-            Record::Plan(plan) => {
-                report.plans += 1;
-                let hash = plan.content_hash();
-                let key = (plan.base_plan_id.clone(), plan.plan_id.clone());
-                if known.get(&key) != Some(&hash) {
-                    report.changed += 1;
-                    envelopes.push(to_envelope(&name, &record, fetched_at));
-                }
-                seen.insert(key, hash);
+        let response = self.http.fetch().await?;
+        let mut cycle = Cycle::new(name.clone(), known, Utc::now());
+        let (mut records, parsing) = spawn_parse(self.provider.clone(), response, self.limits);
+        while let Some(record) = records.recv().await {
+            cycle.judge(record);
+            if cycle.pending.len() >= PUBLISH_CHUNK {
+                self.publish(&mut cycle).await?;
             }
-            Record::Rejected(rejected) => {
-                report.rejected += 1;
-                let (key, digest) = (rejected.hash_key(), rejected.digest());
-                if known.get(&key) != Some(&digest) {
-                    envelopes.push(to_envelope(&name, &record, fetched_at));
-                }
-                seen.insert(key, digest);
+        }
+        let broke_off = match parsing.await.expect("the parser does not panic") {
+            Ok(_) => None,
+            Err(FeedError::Read(message)) => Some(FetchError::Body(message)),
+            Err(e) => {
+                tracing::warn!(provider = %name, error = %e, "document not read to its end");
+                cycle.report.document_error = Some(e.to_string());
+                cycle.judge(Record::Rejected(Rejected {
+                    base_plan_id: None,
+                    plan_id: None,
+                    zone_id: None,
+                    position: e.position().unwrap_or(0),
+                    reason: format!("document: {e}"),
+                }));
+                None
             }
         };
-        let parsed = self
-            .provider
-            .parse(&body, self.limits, &mut |r| judge(r, &mut report));
-        drop(body);
-        if let Err(e) = parsed {
-            tracing::warn!(provider = %name, error = %e, "document not read to its end");
-            report.document_error = Some(e.to_string());
-            let rejected = Record::Rejected(Rejected {
-                base_plan_id: None,
-                plan_id: None,
-                zone_id: None,
-                position: e.position().unwrap_or(0),
-                reason: format!("document: {e}"),
-            });
-            judge(rejected, &mut report);
-        }
-        self.publisher.publish(&envelopes).await?;
-        self.hashes.record(&name, &seen, fetched_at).await?;
+        self.publish(&mut cycle).await?;
+        self.hashes
+            .record(&name, &cycle.seen, cycle.fetched_at)
+            .await?;
+        self.http.settle(broke_off.as_ref());
         metrics::counter!("eye_fetch_plans_changed_total", "provider" => name)
-            .increment(report.changed as u64);
-        Ok(report)
+            .increment(cycle.report.changed as u64);
+        match broke_off {
+            Some(e) => Err(e.into()),
+            None => Ok(cycle.report),
+        }
+    }
+
+    async fn publish(&self, cycle: &mut Cycle) -> Result<(), PublishError> {
+        self.publisher.publish(&cycle.pending).await?;
+        cycle.pending.clear();
+        Ok(())
+    }
+}
+
+/// Envelopes published together while a document streams in.
+const PUBLISH_CHUNK: usize = 1000;
+
+/// Records parsed ahead of the publisher (back-pressure on the parser, and so on the body).
+const RECORDS_IN_FLIGHT: usize = 1024;
+
+/// Parses the streamed body on a blocking thread: quick-xml reads synchronously, bridged to
+/// the async body by tokio-util; records come back over a bounded channel.
+fn spawn_parse(
+    provider: Arc<dyn Provider>,
+    response: reqwest::Response,
+    limits: Limits,
+) -> (
+    mpsc::Receiver<Record>,
+    tokio::task::JoinHandle<Result<ParseSummary, FeedError>>,
+) {
+    let (tx, rx) = mpsc::channel(RECORDS_IN_FLIGHT);
+    let body = SyncIoBridge::new(StreamReader::new(
+        response.bytes_stream().map_err(std::io::Error::other),
+    ));
+    let parsing = tokio::task::spawn_blocking(move || {
+        let mut body = BufReader::with_capacity(64 * 1024, body);
+        // A send fails only once the cycle gave up (a publish failed): the rest is dropped.
+        provider.parse(&mut body, limits, &mut |record| {
+            let _ = tx.blocking_send(record);
+        })
+    });
+    (rx, parsing)
+}
+
+/// One cycle's state: the hashes it compares against, what it saw, what awaits publishing.
+struct Cycle {
+    provider: String,
+    known: Hashes,
+    seen: Hashes,
+    pending: Vec<Envelope>,
+    fetched_at: DateTime<Utc>,
+    report: CycleReport,
+}
+
+impl Cycle {
+    fn new(provider: String, known: Hashes, fetched_at: DateTime<Utc>) -> Self {
+        Self {
+            provider,
+            seen: HashMap::with_capacity(known.len()),
+            known,
+            pending: Vec::new(),
+            fetched_at,
+            report: CycleReport::default(),
+        }
+    }
+
+    /// Keeps a record for publishing if its content changed since the last publish.
+    fn judge(&mut self, record: Record) {
+        let (key, hash) = match &record {
+            Record::Plan(plan) => {
+                self.report.plans += 1;
+                (
+                    (plan.base_plan_id.clone(), plan.plan_id.clone()),
+                    plan.content_hash(),
+                )
+            }
+            Record::Rejected(rejected) => {
+                self.report.rejected += 1;
+                (rejected.hash_key(), rejected.digest())
+            }
+        };
+        if self.known.get(&key) != Some(&hash) {
+            if matches!(record, Record::Plan(_)) {
+                self.report.changed += 1;
+            }
+            self.pending
+                .push(to_envelope(&self.provider, &record, self.fetched_at));
+        }
+        self.seen.insert(key, hash);
     }
 }

@@ -8,7 +8,7 @@ use eye_core::settings::{AmqpSettings, DatabaseSettings, TelemetrySettings};
 use crate::provider::Limits;
 use crate::provider::fetch::FetchPolicy;
 
-/// `eye-fetcher`: pulls one provider's feed on its interval and publishes what changed.
+/// `eye-fetcher`: pulls each provider's feed on its interval and publishes what changed.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "eye-fetcher", version, about)]
 pub struct FetcherSettings {
@@ -18,7 +18,11 @@ pub struct FetcherSettings {
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub telemetry: TelemetrySettings,
-    /// Which provider adapter reads the feed (`fever`).
+    /// A TOML file of `[[provider]]` tables (name, adapter, url and any setting below), to
+    /// fetch several providers; without it, the one provider these settings describe.
+    #[arg(long, env = "EYE_FETCH_PROVIDERS_FILE")]
+    pub providers_file: Option<std::path::PathBuf>,
+    /// Which provider adapter reads the feed (`fever`); also the provider's name.
     #[arg(long, env = "EYE_FETCH_PROVIDER", default_value = "fever")]
     pub provider: String,
     /// The feed's URL.

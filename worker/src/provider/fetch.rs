@@ -12,9 +12,10 @@ use tokio::time::Instant;
 #[derive(Debug, Clone)]
 pub struct FetchPolicy {
     pub url: String,
-    /// Whole-request timeout of one attempt (connect, headers and body).
+    /// Whole-request timeout of one attempt (connect, headers and the streamed body).
     pub timeout: Duration,
-    /// Largest body accepted.
+    /// Largest body accepted (a larger content-length is refused before reading; the
+    /// parser caps what it reads of a body without one).
     pub max_bytes: usize,
     /// Retries after the first attempt of a fetch.
     pub retries: usize,
@@ -43,6 +44,9 @@ pub enum FetchError {
     TooLarge(usize),
     #[error("transport: {0}")]
     Transport(String),
+    /// The answer started but its body broke off (reset, timeout, short read).
+    #[error("the body broke off: {0}")]
+    Body(String),
 }
 
 impl FetchError {
@@ -50,7 +54,7 @@ impl FetchError {
     fn retryable(&self) -> bool {
         match self {
             Self::Status(s) => *s >= 500 || *s == 429 || *s == 408,
-            Self::Timeout(_) | Self::Transport(_) => true,
+            Self::Timeout(_) | Self::Transport(_) | Self::Body(_) => true,
             Self::TooLarge(_) | Self::CircuitOpen { .. } => false,
         }
     }
@@ -83,8 +87,10 @@ impl HttpFetcher {
         })
     }
 
-    /// Fetches the document, retrying what may pass, unless the circuit is open.
-    pub async fn fetch(&mut self) -> Result<Vec<u8>, FetchError> {
+    /// Asks for the document, retrying what may pass, unless the circuit is open: Ok is a
+    /// successful answer whose body the caller streams (and reports with [`Self::settle`]
+    /// if it breaks).
+    pub async fn fetch(&mut self) -> Result<reqwest::Response, FetchError> {
         let now = Instant::now();
         if let Some(until) = self.open_until {
             if now < until {
@@ -97,9 +103,16 @@ impl HttpFetcher {
             self.open_until = None;
         }
         let result = self.fetch_with_retries().await;
-        match &result {
-            Ok(_) => self.failures = 0,
-            Err(e) => {
+        self.settle(result.as_ref().err());
+        result
+    }
+
+    /// Books the outcome of a fetch for the circuit: a success closes it, a failure (of the
+    /// request or, later, of the body) counts towards opening it.
+    pub fn settle(&mut self, failure: Option<&FetchError>) {
+        match failure {
+            None => self.failures = 0,
+            Some(e) => {
                 self.failures += 1;
                 if self.failures >= self.policy.breaker_failures {
                     tracing::warn!(error = %e, failures = self.failures, "opening the circuit");
@@ -107,10 +120,9 @@ impl HttpFetcher {
                 }
             }
         }
-        result
     }
 
-    async fn fetch_with_retries(&mut self) -> Result<Vec<u8>, FetchError> {
+    async fn fetch_with_retries(&mut self) -> Result<reqwest::Response, FetchError> {
         // A half-open circuit gets one attempt, not a burst of retries.
         let retries = if self.failures >= self.policy.breaker_failures {
             0
@@ -147,7 +159,8 @@ impl HttpFetcher {
         self.last_request = Some(Instant::now());
     }
 
-    async fn attempt(&self) -> Result<Vec<u8>, FetchError> {
+    /// One request, up to a successful status line and headers; the body is left to stream.
+    async fn attempt(&self) -> Result<reqwest::Response, FetchError> {
         let timeout = self.policy.timeout;
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
@@ -156,7 +169,7 @@ impl HttpFetcher {
                 FetchError::Transport(e.to_string())
             }
         };
-        let mut response = self
+        let response = self
             .client
             .get(&self.policy.url)
             .send()
@@ -170,13 +183,6 @@ impl HttpFetcher {
         if response.content_length().is_some_and(|n| n > limit as u64) {
             return Err(FetchError::TooLarge(limit));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > limit {
-                return Err(FetchError::TooLarge(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        Ok(response)
     }
 }

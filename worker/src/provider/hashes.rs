@@ -7,11 +7,19 @@ use chrono::{DateTime, Utc};
 use eye_core::entity::provider_plan_hash as hash;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, Statement, TransactionTrait,
 };
 
 /// Rows per INSERT: 6 parameters each, well under PostgreSQL's 65,535.
 const CHUNK: usize = 5000;
+
+/// Moves the read model's `last_seen` of the plans this fetch saw unchanged.
+const TOUCH_UNCHANGED: &str = "UPDATE provider_plans p SET last_seen = $2 \
+     FROM provider_plan_hashes h \
+     WHERE h.provider = $1 AND h.last_seen = $2 AND p.provider = h.provider \
+       AND p.base_plan_id = h.base_plan_id AND p.plan_id = h.plan_id \
+       AND p.content_hash = h.content_hash AND p.last_seen < $2";
 
 /// (base plan id, plan id) -> content hash.
 pub type Hashes = HashMap<(String, String), String>;
@@ -44,7 +52,9 @@ impl HashStore {
     }
 
     /// Records the hashes of every plan of a fetch once its changes are confirmed published:
-    /// `last_seen` moves for all, `published_at` only where the hash changed.
+    /// `last_seen` moves for all, `published_at` only where the hash changed. Plans that did
+    /// not change are not republished, so their read-model row's `last_seen` is moved here
+    /// too (changed ones get theirs from the workers, with their new values).
     pub async fn record(
         &self,
         provider: &str,
@@ -62,6 +72,7 @@ impl HashStore {
                 last_seen: ActiveValue::Set(at),
             })
             .collect();
+        let txn = self.db.begin().await?;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
@@ -81,9 +92,15 @@ impl HashStore {
             .to_owned();
             hash::Entity::insert_many(chunk)
                 .on_conflict(on_conflict)
-                .exec_without_returning(&self.db)
+                .exec_without_returning(&txn)
                 .await?;
         }
-        Ok(())
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            TOUCH_UNCHANGED,
+            [provider.into(), at.into()],
+        ))
+        .await?;
+        txn.commit().await
     }
 }

@@ -6,12 +6,16 @@
 //! mapping of records to queue events is shared in [`record`], so the next provider (a JSON
 //! API, say) only writes its parser.
 
+mod capped;
 pub mod fetch;
 pub mod fever;
 pub mod hashes;
 pub mod publish;
 pub mod read_model;
 pub mod record;
+
+use std::io::BufRead;
+use std::sync::Arc;
 
 pub use record::{PlanRecord, Record, Rejected, ZoneRecord};
 
@@ -20,8 +24,11 @@ pub use record::{PlanRecord, Record, Rejected, ZoneRecord};
 pub enum FeedError {
     #[error("malformed document at byte {position}: {message}")]
     Malformed { position: u64, message: String },
-    #[error("document is {size} bytes, over the limit of {limit}")]
-    TooLarge { size: usize, limit: usize },
+    #[error("document is over the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The body stopped arriving (connection reset, timeout): not the document's fault.
+    #[error("the body could not be read: {0}")]
+    Read(String),
     #[error("nesting deeper than {limit} elements at byte {position}")]
     TooDeep { limit: usize, position: u64 },
     #[error("a DOCTYPE at byte {position} is refused (no entity expansion)")]
@@ -35,7 +42,7 @@ impl FeedError {
             Self::Malformed { position, .. }
             | Self::TooDeep { position, .. }
             | Self::Doctype { position } => Some(*position),
-            Self::TooLarge { .. } => None,
+            Self::TooLarge { .. } | Self::Read(_) => None,
         }
     }
 }
@@ -70,22 +77,22 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Short lowercase name, e.g. `fever`.
     fn name(&self) -> &str;
 
-    /// Parses a fetched body as a stream, handing each record to `sink` as soon as it is
-    /// complete (so memory stays flat on large documents). Bad records become
-    /// [`Record::Rejected`]; only an unreadable document returns an error, after the records
-    /// read before the problem were delivered.
+    /// Parses a body as it arrives, handing each record to `sink` as soon as it is complete
+    /// (so memory stays flat on large documents; the fetcher calls it on a blocking thread
+    /// reading the HTTP body). Bad records become [`Record::Rejected`]; only an unreadable
+    /// document returns an error, after the records read before the problem were delivered.
     fn parse(
         &self,
-        body: &[u8],
+        body: &mut dyn BufRead,
         limits: Limits,
         sink: &mut dyn FnMut(Record),
     ) -> Result<ParseSummary, FeedError>;
 }
 
 /// The providers this build knows, by name: the one place a new provider is registered.
-pub fn builtin(name: &str) -> Option<Box<dyn Provider>> {
+pub fn builtin(name: &str) -> Option<Arc<dyn Provider>> {
     match name {
-        "fever" => Some(Box::new(fever::Fever)),
+        "fever" => Some(Arc::new(fever::Fever)),
         _ => None,
     }
 }

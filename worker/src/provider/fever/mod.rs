@@ -1,7 +1,8 @@
 //! The Fever feed (`GET /api/events` of the code challenge), in both of its wordings:
 //! `planList/output/base_plan/plan/zone` and the legacy `eventList/output/base_event/event/zone`.
 //!
-//! Parsed with quick-xml's streaming reader over the body's bytes: no DOM, attribute values
+//! Parsed with quick-xml's streaming reader straight from the body as it arrives (any
+//! [`BufRead`]): no DOM, no copy of the document, one reused event buffer, attribute values
 //! borrowed unless they hold escapes, each plan handed to the sink when its end tag is read,
 //! so memory stays flat whatever the document's size. quick-xml never expands entities it
 //! does not know (only the five XML ones), and a DOCTYPE is refused outright.
@@ -16,9 +17,12 @@ mod attrs;
 #[cfg(test)]
 mod tests;
 
+use std::io::BufRead;
+
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
+use super::capped::Capped;
 use super::{FeedError, Limits, ParseSummary, Provider, Record, Rejected};
 use crate::provider::{PlanRecord, ZoneRecord};
 use attrs::{Attrs, Problem};
@@ -34,7 +38,7 @@ impl Provider for Fever {
 
     fn parse(
         &self,
-        body: &[u8],
+        body: &mut dyn BufRead,
         limits: Limits,
         sink: &mut dyn FnMut(Record),
     ) -> Result<ParseSummary, FeedError> {
@@ -63,19 +67,14 @@ struct Open {
 }
 
 /// Parses a Fever document, handing each plan (or rejected record) to `sink`.
-pub fn parse(
-    body: &[u8],
+pub fn parse<R: BufRead>(
+    body: R,
     limits: Limits,
     sink: &mut dyn FnMut(Record),
 ) -> Result<ParseSummary, FeedError> {
-    if body.len() > limits.max_bytes {
-        return Err(FeedError::TooLarge {
-            size: body.len(),
-            limit: limits.max_bytes,
-        });
-    }
-    let mut reader = Reader::from_reader(body);
+    let mut reader = Reader::from_reader(Capped::new(body, limits.max_bytes));
     reader.config_mut().check_end_names = true;
+    let mut buf = Vec::with_capacity(4096);
     let mut summary = ParseSummary::default();
     let mut emit = |record: Record, summary: &mut ParseSummary| {
         match &record {
@@ -88,11 +87,12 @@ pub fn parse(
     let mut base: Option<Base> = None;
     let mut open: Option<Open> = None;
     loop {
+        buf.clear();
         let position = reader.buffer_position();
-        let event = reader.read_event().map_err(|e| FeedError::Malformed {
-            position: reader.error_position(),
-            message: e.to_string(),
-        })?;
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(event) => event,
+            Err(e) => return Err(feed_error(&reader, e, limits)),
+        };
         match event {
             Event::Empty(e) => {
                 open_element(&e, position, &mut base, &mut open);
@@ -128,6 +128,22 @@ pub fn parse(
             }
             _ => {}
         }
+    }
+}
+
+/// Why reading stopped: the size cap, the body's transport, or the XML itself.
+fn feed_error<R>(reader: &Reader<Capped<R>>, e: quick_xml::Error, limits: Limits) -> FeedError {
+    if reader.get_ref().exceeded() {
+        return FeedError::TooLarge {
+            limit: limits.max_bytes,
+        };
+    }
+    match e {
+        quick_xml::Error::Io(io) => FeedError::Read(io.to_string()),
+        e => FeedError::Malformed {
+            position: reader.error_position(),
+            message: e.to_string(),
+        },
     }
 }
 

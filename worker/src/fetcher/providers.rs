@@ -1,0 +1,226 @@
+//! Several providers in one fetcher: a TOML file of `[[provider]]` tables, each overriding
+//! the `EYE_FETCH_*` settings it names. Without the file, the fetcher pulls the one provider
+//! those settings describe.
+//!
+//! ```toml
+//! [[provider]]
+//! name = "fever"              # the events' source is provider:<name>; names are unique
+//! url = "https://provider.code-challenge.feverup.com/api/events"
+//! interval_secs = 60
+//!
+//! [[provider]]
+//! name = "fever-staging"
+//! adapter = "fever"           # the parser; defaults to the name
+//! url = "https://staging.example.com/api/events"
+//! timeout_ms = 3000
+//! ```
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::FetcherSettings;
+use crate::provider::fetch::FetchPolicy;
+use crate::provider::{self, Limits, Provider};
+
+/// One provider to fetch: its name, its parser, how to call it and how often.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Source name (`provider:<name>`), hash-table key and id namespace.
+    pub name: String,
+    pub adapter: Arc<dyn Provider>,
+    pub interval: Duration,
+    pub policy: FetchPolicy,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    provider: Vec<Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: String,
+    adapter: Option<String>,
+    url: Option<String>,
+    interval_secs: Option<u64>,
+    timeout_ms: Option<u64>,
+    retries: Option<usize>,
+    backoff_ms: Option<u64>,
+    min_gap_ms: Option<u64>,
+    breaker_failures: Option<u32>,
+    breaker_cooldown_secs: Option<u64>,
+    max_bytes: Option<usize>,
+    max_depth: Option<usize>,
+}
+
+impl FetcherSettings {
+    /// The providers to fetch: those of the file, or the one of the settings.
+    pub fn providers(&self) -> anyhow::Result<Vec<ProviderConfig>> {
+        match &self.providers_file {
+            None => Ok(vec![self.provider_config(&self.provider)?]),
+            Some(path) => self.providers_from(path),
+        }
+    }
+
+    fn providers_from(&self, path: &Path) -> anyhow::Result<Vec<ProviderConfig>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("EYE_FETCH_PROVIDERS_FILE {}: {e}", path.display()))?;
+        parse_providers(self, &text)
+            .map_err(|e| anyhow::anyhow!("EYE_FETCH_PROVIDERS_FILE {}: {e}", path.display()))
+    }
+
+    /// This provider under `name`, as the settings describe it, checked.
+    fn provider_config(&self, name: &str) -> anyhow::Result<ProviderConfig> {
+        let adapter = provider::builtin(&self.provider)
+            .ok_or_else(|| anyhow::anyhow!("unknown provider adapter {:?}", self.provider))?;
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        anyhow::ensure!(valid_name, "provider name {name:?}: use a-z, 0-9, - and _");
+        reqwest::Url::parse(&self.url).map_err(|e| anyhow::anyhow!("url {:?}: {e}", self.url))?;
+        anyhow::ensure!(
+            self.interval_secs > 0,
+            "{name}: interval_secs must be positive"
+        );
+        anyhow::ensure!(self.timeout_ms > 0, "{name}: timeout_ms must be positive");
+        anyhow::ensure!(
+            self.breaker_failures > 0,
+            "{name}: breaker_failures must be positive"
+        );
+        Ok(ProviderConfig {
+            name: name.to_owned(),
+            adapter,
+            interval: self.interval(),
+            policy: self.policy(),
+            limits: self.limits(),
+        })
+    }
+}
+
+/// Reads a providers file over `defaults`.
+pub fn parse_providers(
+    defaults: &FetcherSettings,
+    text: &str,
+) -> anyhow::Result<Vec<ProviderConfig>> {
+    let file: File = toml::from_str(text)?;
+    anyhow::ensure!(!file.provider.is_empty(), "no [[provider]] listed");
+    let mut names = HashSet::new();
+    file.provider
+        .into_iter()
+        .map(|entry| {
+            anyhow::ensure!(
+                names.insert(entry.name.clone()),
+                "provider {:?} is listed twice",
+                entry.name
+            );
+            let mut s = defaults.clone();
+            s.provider = entry.adapter.unwrap_or_else(|| entry.name.clone());
+            macro_rules! overlay {
+                ($($field:ident),*) => {$(
+                    if let Some(value) = entry.$field {
+                        s.$field = value;
+                    }
+                )*};
+            }
+            overlay!(
+                url,
+                interval_secs,
+                timeout_ms,
+                retries,
+                backoff_ms,
+                min_gap_ms,
+                breaker_failures,
+                breaker_cooldown_secs,
+                max_bytes,
+                max_depth
+            );
+            s.provider_config(&entry.name)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn defaults() -> FetcherSettings {
+        FetcherSettings::parse_from(["eye-fetcher", "--timeout-ms", "5000"])
+    }
+
+    #[test]
+    fn entries_override_the_settings_they_name() {
+        let text = r#"
+[[provider]]
+name = "fever"
+url = "http://a.example/api/events"
+interval_secs = 10
+
+[[provider]]
+name = "fever-b"
+adapter = "fever"
+url = "http://b.example/api/events"
+timeout_ms = 300
+"#;
+        let providers = parse_providers(&defaults(), text).expect("valid");
+        let summary: Vec<_> = providers
+            .iter()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.adapter.name(),
+                    p.policy.url.as_str(),
+                    p.interval.as_secs(),
+                    p.policy.timeout.as_millis(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("fever", "fever", "http://a.example/api/events", 10, 5000),
+                ("fever-b", "fever", "http://b.example/api/events", 60, 300),
+            ]
+        );
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_reason() {
+        let cases = [
+            ("provider = []", "no [[provider]]"),
+            ("[[provider]]\nname = \"json\"", "unknown provider adapter"),
+            (
+                "[[provider]]\nname = \"Fever\"\nadapter = \"fever\"",
+                "use a-z",
+            ),
+            ("[[provider]]\nname = \"fever\"\nurl = \"nope\"", "url"),
+            (
+                "[[provider]]\nname = \"fever\"\ninterval_secs = 0",
+                "interval_secs",
+            ),
+            (
+                "[[provider]]\nname = \"fever\"\ncolour = 1",
+                "unknown field",
+            ),
+            (
+                "[[provider]]\nname = \"fever\"\n[[provider]]\nname = \"fever\"",
+                "listed twice",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse_providers(&defaults(), text)
+                .map(|_| ())
+                .expect_err(text)
+                .to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+}
