@@ -27,7 +27,6 @@ use crate::provider::hashes::{HashStore, Hashes};
 use crate::provider::publish::ProviderPublisher;
 use crate::provider::record::to_envelope;
 use crate::provider::{FeedError, Limits, ParseSummary, Provider, Record, Rejected};
-use eye_core::Envelope;
 use eye_core::link::PublishError;
 
 /// Why a fetch cycle did not complete.
@@ -122,14 +121,16 @@ impl Fetcher {
                 () = shutdown.cancelled() => break,
                 _ = ticks.tick() => {}
             }
+            let started = std::time::Instant::now();
             let cycle = tokio::select! {
                 () = shutdown.cancelled() => break,
                 cycle = self.run_once() => cycle,
             };
+            let took_ms = started.elapsed().as_millis() as u64;
             match cycle {
-                Ok(report) => tracing::info!(provider = %self.name, ?report, "fetched"),
+                Ok(report) => tracing::info!(provider = %self.name, took_ms, ?report, "fetched"),
                 Err(e) => {
-                    tracing::warn!(provider = %self.name, error = %e, "fetch cycle failed")
+                    tracing::warn!(provider = %self.name, took_ms, error = %e, "fetch cycle failed")
                 }
             }
         }
@@ -138,29 +139,28 @@ impl Fetcher {
     }
 
     /// One cycle: fetch, parse the body as it arrives (on a blocking thread, the records
-    /// coming back over a bounded channel), publish the changed records in chunks as they
-    /// come, then record the hashes. Memory holds one chunk and the hash table, not the
-    /// document. A body that breaks off fails the cycle, but what was read before the break
-    /// is published and its hashes recorded, so the next fetch only completes the rest.
+    /// coming back over a bounded channel), and per chunk of records: compare their hashes
+    /// with the stored ones, publish the changed, record the hashes once confirmed. Memory
+    /// holds one chunk, never the document nor the whole hash table. A body that breaks off
+    /// fails the cycle, but the chunks read before the break are published and recorded, so
+    /// the next fetch only completes the rest.
     pub async fn run_once(&mut self) -> Result<CycleReport, CycleError> {
-        let name = self.name.clone();
-        let known = self.hashes.load(&name).await?;
         let response = self.http.fetch().await?;
-        let mut cycle = Cycle::new(name.clone(), known, Utc::now());
+        let mut cycle = Cycle::new(Utc::now());
         let (mut records, parsing) = spawn_parse(self.provider.clone(), response, self.limits);
         while let Some(record) = records.recv().await {
-            cycle.judge(record);
-            if cycle.pending.len() >= PUBLISH_CHUNK {
-                self.publish(&mut cycle).await?;
+            cycle.add(record);
+            if cycle.chunk.len() >= CHUNK {
+                self.flush(&mut cycle).await?;
             }
         }
         let broke_off = match parsing.await.expect("the parser does not panic") {
             Ok(_) => None,
             Err(FeedError::Read(message)) => Some(FetchError::Body(message)),
             Err(e) => {
-                tracing::warn!(provider = %name, error = %e, "document not read to its end");
+                tracing::warn!(provider = %self.name, error = %e, "document not read to its end");
                 cycle.report.document_error = Some(e.to_string());
-                cycle.judge(Record::Rejected(Rejected {
+                cycle.add(Record::Rejected(Rejected {
                     base_plan_id: None,
                     plan_id: None,
                     zone_id: None,
@@ -170,12 +170,9 @@ impl Fetcher {
                 None
             }
         };
-        self.publish(&mut cycle).await?;
-        self.hashes
-            .record(&name, &cycle.seen, cycle.fetched_at)
-            .await?;
+        self.flush(&mut cycle).await?;
         self.http.settle(broke_off.as_ref());
-        metrics::counter!("eye_fetch_plans_changed_total", "provider" => name)
+        metrics::counter!("eye_fetch_plans_changed_total", "provider" => self.name.clone())
             .increment(cycle.report.changed as u64);
         match broke_off {
             Some(e) => Err(e.into()),
@@ -183,15 +180,32 @@ impl Fetcher {
         }
     }
 
-    async fn publish(&self, cycle: &mut Cycle) -> Result<(), PublishError> {
-        self.publisher.publish(&cycle.pending).await?;
-        cycle.pending.clear();
+    /// Publishes the chunk's changed records, then records its hashes.
+    async fn flush(&self, cycle: &mut Cycle) -> Result<(), CycleError> {
+        let chunk = std::mem::take(&mut cycle.chunk);
+        let keys: Vec<_> = chunk.keys().collect();
+        let known = self.hashes.load(&self.name, &keys).await?;
+        let mut seen = Hashes::with_capacity(chunk.len());
+        let mut envelopes = Vec::new();
+        for (key, (hash, record)) in chunk {
+            if known.get(&key) != Some(&hash) {
+                if matches!(record, Record::Plan(_)) {
+                    cycle.report.changed += 1;
+                }
+                envelopes.push(to_envelope(&self.name, &record, cycle.fetched_at));
+            }
+            seen.insert(key, hash);
+        }
+        self.publisher.publish(&envelopes).await?;
+        self.hashes
+            .record(&self.name, &seen, cycle.fetched_at)
+            .await?;
         Ok(())
     }
 }
 
-/// Envelopes published together while a document streams in.
-const PUBLISH_CHUNK: usize = 1000;
+/// Records judged, published and recorded together while a document streams in.
+const CHUNK: usize = 2000;
 
 /// Records parsed ahead of the publisher (back-pressure on the parser, and so on the body).
 const RECORDS_IN_FLIGHT: usize = 1024;
@@ -220,30 +234,24 @@ fn spawn_parse(
     (rx, parsing)
 }
 
-/// One cycle's state: the hashes it compares against, what it saw, what awaits publishing.
+/// One cycle's state: the chunk being gathered (by plan key: the first of a key in a chunk
+/// is kept) and the report.
 struct Cycle {
-    provider: String,
-    known: Hashes,
-    seen: Hashes,
-    pending: Vec<Envelope>,
+    chunk: HashMap<(String, String), (String, Record)>,
     fetched_at: DateTime<Utc>,
     report: CycleReport,
 }
 
 impl Cycle {
-    fn new(provider: String, known: Hashes, fetched_at: DateTime<Utc>) -> Self {
+    fn new(fetched_at: DateTime<Utc>) -> Self {
         Self {
-            provider,
-            seen: HashMap::with_capacity(known.len()),
-            known,
-            pending: Vec::new(),
+            chunk: HashMap::with_capacity(CHUNK),
             fetched_at,
             report: CycleReport::default(),
         }
     }
 
-    /// Keeps a record for publishing if its content changed since the last publish.
-    fn judge(&mut self, record: Record) {
+    fn add(&mut self, record: Record) {
         let (key, hash) = match &record {
             Record::Plan(plan) => {
                 self.report.plans += 1;
@@ -257,13 +265,6 @@ impl Cycle {
                 (rejected.hash_key(), rejected.digest())
             }
         };
-        if self.known.get(&key) != Some(&hash) {
-            if matches!(record, Record::Plan(_)) {
-                self.report.changed += 1;
-            }
-            self.pending
-                .push(to_envelope(&self.provider, &record, self.fetched_at));
-        }
-        self.seen.insert(key, hash);
+        self.chunk.entry(key).or_insert((hash, record));
     }
 }

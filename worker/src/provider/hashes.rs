@@ -7,19 +7,26 @@ use chrono::{DateTime, Utc};
 use eye_core::entity::provider_plan_hash as hash;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, Statement, TransactionTrait,
+    ActiveValue, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement,
+    TransactionTrait,
 };
 
 /// Rows per INSERT: 6 parameters each, well under PostgreSQL's 65,535.
 const CHUNK: usize = 5000;
 
-/// Moves the read model's `last_seen` of the plans this fetch saw unchanged.
+/// The stored hashes of a chunk's plans ($2, $3): one primary-key probe each (a row-value
+/// IN list of a thousand pairs was planned as a scan).
+const LOAD_SOME: &str = "SELECT h.base_plan_id, h.plan_id, h.content_hash \
+     FROM unnest($2::text[], $3::text[]) AS k(base_plan_id, plan_id) \
+     JOIN provider_plan_hashes h ON h.provider = $1 \
+       AND h.base_plan_id = k.base_plan_id AND h.plan_id = k.plan_id";
+
+/// Moves the read model's `last_seen` of the plans of the chunk ($3, $4) seen unchanged.
 const TOUCH_UNCHANGED: &str = "UPDATE provider_plans p SET last_seen = $2 \
-     FROM provider_plan_hashes h \
-     WHERE h.provider = $1 AND h.last_seen = $2 AND p.provider = h.provider \
-       AND p.base_plan_id = h.base_plan_id AND p.plan_id = h.plan_id \
-       AND p.content_hash = h.content_hash AND p.last_seen < $2";
+     FROM provider_plan_hashes h, unnest($3::text[], $4::text[]) AS k(base_plan_id, plan_id) \
+     WHERE h.provider = $1 AND h.base_plan_id = k.base_plan_id AND h.plan_id = k.plan_id \
+       AND p.provider = h.provider AND p.base_plan_id = h.base_plan_id \
+       AND p.plan_id = h.plan_id AND p.content_hash = h.content_hash AND p.last_seen < $2";
 
 /// (base plan id, plan id) -> content hash.
 pub type Hashes = HashMap<(String, String), String>;
@@ -35,23 +42,35 @@ impl HashStore {
         Self { db }
     }
 
-    /// Every hash last published for `provider`.
-    pub async fn load(&self, provider: &str) -> Result<Hashes, DbErr> {
-        let rows: Vec<(String, String, String)> = hash::Entity::find()
-            .select_only()
-            .columns([
-                hash::Column::BasePlanId,
-                hash::Column::PlanId,
-                hash::Column::ContentHash,
-            ])
-            .filter(hash::Column::Provider.eq(provider))
-            .into_tuple()
-            .all(&self.db)
+    /// The hashes last published for these plans of `provider` (those it has).
+    pub async fn load(&self, provider: &str, keys: &[&(String, String)]) -> Result<Hashes, DbErr> {
+        if keys.is_empty() {
+            return Ok(Hashes::new());
+        }
+        let (bases, plans): (Vec<String>, Vec<String>) =
+            keys.iter().map(|(b, p)| (b.clone(), p.clone())).unzip();
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                LOAD_SOME,
+                [provider.into(), bases.into(), plans.into()],
+            ))
             .await?;
-        Ok(rows.into_iter().map(|(b, p, h)| ((b, p), h)).collect())
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    (
+                        row.try_get("", "base_plan_id")?,
+                        row.try_get("", "plan_id")?,
+                    ),
+                    row.try_get("", "content_hash")?,
+                ))
+            })
+            .collect()
     }
 
-    /// Records the hashes of every plan of a fetch once its changes are confirmed published:
+    /// Records the hashes of plans of a fetch once their changes are confirmed published:
     /// `last_seen` moves for all, `published_at` only where the hash changed. Plans that did
     /// not change are not republished, so their read-model row's `last_seen` is moved here
     /// too (changed ones get theirs from the workers, with their new values).
@@ -61,21 +80,25 @@ impl HashStore {
         seen: &Hashes,
         at: DateTime<Utc>,
     ) -> Result<(), DbErr> {
-        let rows: Vec<hash::ActiveModel> = seen
-            .iter()
-            .map(|((base, plan), content_hash)| hash::ActiveModel {
-                provider: ActiveValue::Set(provider.to_owned()),
-                base_plan_id: ActiveValue::Set(base.clone()),
-                plan_id: ActiveValue::Set(plan.clone()),
-                content_hash: ActiveValue::Set(content_hash.clone()),
-                published_at: ActiveValue::Set(at),
-                last_seen: ActiveValue::Set(at),
-            })
-            .collect();
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<_> = seen.iter().collect();
+        let (bases, plans): (Vec<String>, Vec<String>) =
+            seen.keys().map(|(b, p)| (b.clone(), p.clone())).unzip();
         let txn = self.db.begin().await?;
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+        for entries in entries.chunks(CHUNK) {
+            let chunk: Vec<_> = entries
+                .iter()
+                .map(|((base, plan), content_hash)| hash::ActiveModel {
+                    provider: ActiveValue::Set(provider.to_owned()),
+                    base_plan_id: ActiveValue::Set(base.clone()),
+                    plan_id: ActiveValue::Set(plan.clone()),
+                    content_hash: ActiveValue::Set((*content_hash).clone()),
+                    published_at: ActiveValue::Set(at),
+                    last_seen: ActiveValue::Set(at),
+                })
+                .collect();
             let on_conflict = OnConflict::columns([
                 hash::Column::Provider,
                 hash::Column::BasePlanId,
@@ -98,7 +121,7 @@ impl HashStore {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             TOUCH_UNCHANGED,
-            [provider.into(), at.into()],
+            [provider.into(), at.into(), bases.into(), plans.into()],
         ))
         .await?;
         txn.commit().await

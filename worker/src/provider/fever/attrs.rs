@@ -3,8 +3,10 @@
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use chrono::NaiveDateTime;
+use chrono::format::{Item, Parsed, StrftimeItems};
 use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
 
@@ -161,7 +163,17 @@ impl<'a> Attrs<'a> {
     }
 }
 
+/// [`DATETIME`] compiled once (re-reading the format string per value was a quarter of the
+/// parser's time).
+static DATETIME_ITEMS: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
+    StrftimeItems::new(DATETIME)
+        .parse_to_owned()
+        .expect("a valid format")
+});
+
 fn parse_datetime(value: &str) -> Result<NaiveDateTime, String> {
-    NaiveDateTime::parse_from_str(value, DATETIME)
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, value, DATETIME_ITEMS.iter())
+        .and_then(|()| parsed.to_naive_datetime_with_offset(0))
         .map_err(|e| format!("not a valid date-time YYYY-MM-DDTHH:MM:SS ({e})"))
 }
