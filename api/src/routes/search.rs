@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use eye_core::entity::provider_plan;
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -193,13 +193,23 @@ fn to_event((id, title, starts_at, ends_at, min_price, max_price): PlanRow) -> S
     SearchEvent {
         id,
         title,
-        start_date: starts_at.format("%Y-%m-%d").to_string(),
-        start_time: starts_at.format("%H:%M:%S").to_string(),
-        end_date: ends_at.format("%Y-%m-%d").to_string(),
-        end_time: ends_at.format("%H:%M:%S").to_string(),
+        start_date: date(starts_at),
+        start_time: time(starts_at),
+        end_date: date(ends_at),
+        end_time: time(ends_at),
         min_price: min_price.and_then(number),
         max_price: max_price.and_then(number),
     }
+}
+
+/// `YYYY-MM-DD` (written directly: chrono's format strings were the answer's largest cost).
+fn date(t: NaiveDateTime) -> String {
+    format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
+}
+
+/// `HH:MM:SS`.
+fn time(t: NaiveDateTime) -> String {
+    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
 }
 
 /// A decimal as a JSON number literal, digit for digit.
@@ -247,6 +257,12 @@ mod tests {
         ] {
             assert!(parse_param("starts_at", bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn dates_and_times_are_written_with_their_leading_zeros() {
+        let t = parse_param("starts_at", Some("2021-07-05T08:03:09.5")).expect("valid");
+        assert_eq!((date(t), time(t)), ("2021-07-05".into(), "08:03:09".into()));
     }
 
     #[test]
