@@ -1,8 +1,9 @@
 //! The fetcher role: on each tick, fetch the provider's document, parse it as it streams in,
-//! publish the plans whose content hash changed (and the rejected records not published
-//! before, which the workers dead-letter), then record the hashes. A failure at any step leaves the hashes
-//! untouched, so the next tick publishes the same changes again (with the same event ids,
-//! which the idempotent store absorbs).
+//! and a chunk at a time publish the plans whose content hash changed (and the rejected
+//! records not published before, which the workers dead-letter), then record the chunk's
+//! hashes. A failure before a chunk's hashes are recorded leaves them untouched, so the next
+//! tick publishes the same changes again (with the same event ids, which the idempotent store
+//! absorbs).
 
 mod providers;
 mod settings;
