@@ -104,6 +104,22 @@ fn report_path(dir: &Path, name: &str) -> String {
     dir.join(name).to_string_lossy().into_owned()
 }
 
+/// One tick of tokio's timer: how far each of the throttle's sleeps overshoots, at most.
+const TIMER_TICK_SECS: f64 = 0.001;
+
+/// The throttle to ask goose for so that it releases `rate` requests per second.
+///
+/// Goose's throttle releases `k` requests every `k / throttle` seconds (at least 10 ms) and
+/// sleeps that long with tokio's millisecond timer, whose overshoot it does not correct: each
+/// period runs up to a tick long, which made 100 req/s asked come out as 89. So ask for the
+/// throttle whose sleep is one tick shorter than the wanted period: `rate / (1 - rate * tick)`
+/// below 100 req/s, and `rate / 0.9` from 100 up, where goose's period stays near 10 ms.
+pub fn throttle_for(rate: u32) -> usize {
+    let rate = f64::from(rate);
+    let period = (1.0 / rate).max(0.010);
+    (rate / (1.0 - TIMER_TICK_SECS / period)).round() as usize
+}
+
 /// Our settings as goose defaults, so an option given to goose itself still wins.
 fn with_defaults(attack: GooseAttack, settings: &Settings) -> Result<GooseAttack, GooseError> {
     let users = settings.users as usize;
@@ -113,7 +129,7 @@ fn with_defaults(attack: GooseAttack, settings: &Settings) -> Result<GooseAttack
         // All users within about a second: the rate should hold from the start, not ramp.
         .set_default(GooseDefault::IncreaseRate, users.to_string().as_str())?
         .set_default(GooseDefault::RunTime, settings.duration_secs as usize)?
-        .set_default(GooseDefault::ThrottleRequests, settings.rate as usize)?
+        .set_default(GooseDefault::ThrottleRequests, throttle_for(settings.rate))?
         // A stalled server must not look fast because fewer requests were sent while it
         // stalled: goose backfills the requests each user would have sent at its cadence.
         .set_default(
@@ -123,4 +139,25 @@ fn with_defaults(attack: GooseAttack, settings: &Settings) -> Result<GooseAttack
         // Nothing steers a run from outside, and a second run must not fight over the port.
         .set_default(GooseDefault::NoTelnet, true)?;
     Ok(*attack)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::throttle_for;
+
+    #[test]
+    fn the_throttle_asked_makes_up_for_one_timer_tick_per_period() {
+        // (rate wanted, throttle asked): the period shortened by one millisecond.
+        let cases = [
+            (1, 1),
+            (10, 10),
+            (50, 53),
+            (100, 111),
+            (1000, 1111),
+            (5000, 5556),
+        ];
+        for (rate, throttle) in cases {
+            assert_eq!(throttle_for(rate), throttle, "rate {rate}");
+        }
+    }
 }

@@ -73,16 +73,15 @@ pub fn summarize(metrics: &GooseMetrics) -> Vec<RequestSummary> {
 /// Below this share of the asked rate, the summary says why.
 const SHORTFALL: f64 = 0.95;
 
-/// Explains a rate that fell short of the throttle. Goose's throttle releases requests
-/// every 10 ms or more and each sleep overshoots by up to a timer tick, so at 100 req/s
-/// and above the rate lands some 5-10 % low even against an idle server.
+/// Explains a rate that fell short of the throttle (which [`crate::scenario::throttle_for`]
+/// already corrects for goose's timer overshoot): the server or this machine could not keep
+/// up.
 pub fn shortfall_note(achieved: f64, asked: u32) -> Option<String> {
     let asked = f64::from(asked);
     (achieved < asked * SHORTFALL).then(|| {
         format!(
-            "note: {achieved:.1} req/s of {asked:.0} asked; goose's throttle runs a few percent \
-             slow from timer overshoot, and more when the server or this machine cannot keep up \
-             (raise RATE or USERS to compensate)"
+            "note: {achieved:.1} req/s of {asked:.0} asked: the server or this machine could \
+             not keep up (raise USERS if every user was busy waiting for answers)"
         )
     })
 }
