@@ -225,14 +225,35 @@ fn spawn_parse(
     let body = SyncIoBridge::new(StreamReader::new(
         response.bytes_stream().map_err(std::io::Error::other),
     ));
+    let body = UntilAbandoned {
+        inner: body,
+        records: tx.clone(),
+    };
     let parsing = tokio::task::spawn_blocking(move || {
         let mut body = BufReader::with_capacity(64 * 1024, body);
-        // A send fails only once the cycle gave up (a publish failed): the rest is dropped.
+        // A send fails only once the cycle gave up (a failed publish, a shutdown); the body
+        // then fails its next read, which ends the parse.
         provider.parse(&mut body, limits, &mut |record| {
             let _ = tx.blocking_send(record);
         })
     });
     (rx, parsing)
+}
+
+/// The body, readable only while someone still takes the records: a cycle that gave up stops
+/// the download and the parse instead of reading the rest of a large document for nothing.
+struct UntilAbandoned<R> {
+    inner: R,
+    records: mpsc::Sender<Record>,
+}
+
+impl<R: std::io::Read> std::io::Read for UntilAbandoned<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.records.is_closed() {
+            return Err(std::io::Error::other("the fetch cycle was abandoned"));
+        }
+        self.inner.read(out)
+    }
 }
 
 /// One cycle's state: the chunk being gathered (by plan key: the first of a key in a chunk
