@@ -122,6 +122,9 @@ impl TestEnv {
             ("AMQP_URL", amqp_url()),
             ("EYE_AMQP_NAMESPACE", self.namespace.clone()),
             ("DATABASE_URL", self.db_url.clone()),
+            // Worker processes of tests running side by side must not race for the default
+            // metrics port (the loser exits): each gets a free one.
+            ("EYE_WORKER_METRICS_ADDR", "127.0.0.1:0".into()),
             (
                 "EYE_LOG",
                 std::env::var("EYE_TEST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -290,3 +290,23 @@ impl Cycle {
         self.chunk.entry(key).or_insert((hash, record));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn the_body_stops_once_nobody_takes_the_records() {
+        let (tx, rx) = mpsc::channel(1);
+        let mut body = UntilAbandoned {
+            inner: &b"<planList>"[..],
+            records: tx,
+        };
+        let mut first = [0u8; 4];
+        assert_eq!(body.read(&mut first).expect("still wanted"), 4);
+        drop(rx);
+        assert!(body.read(&mut first).is_err());
+    }
+}
