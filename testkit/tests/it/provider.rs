@@ -48,6 +48,18 @@ fn summary(body: &Value) -> Vec<(String, String, String, String, String)> {
         .collect()
 }
 
+/// Cancels a running fetcher task and checks it ends within 5 s, without panicking.
+async fn stop_promptly(
+    stop: tokio_util::sync::CancellationToken,
+    running: tokio::task::JoinHandle<()>,
+) {
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops promptly")
+        .expect("no panic");
+}
+
 #[tokio::test]
 async fn replaying_the_fixtures_serves_every_plan_ever_online_with_its_latest_values() {
     let env = TestEnv::new().await;
@@ -356,11 +368,7 @@ async fn the_fetcher_role_fetches_on_its_interval_and_stops_when_told() {
         })
         .await;
     assert_eq!(plans.len(), 4);
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .expect("stops promptly")
-        .expect("no panic");
+    stop_promptly(stop, running).await;
 }
 
 #[tokio::test]
@@ -401,11 +409,7 @@ async fn one_fetcher_pulls_every_provider_of_its_providers_file() {
     let (status, body) = search(&api, WHOLE_RANGE).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["events"].as_array().map(Vec::len), Some(8));
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .expect("stops promptly")
-        .expect("no panic");
+    stop_promptly(stop, running).await;
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ pub use providers::{ProviderConfig, parse_providers};
 pub use settings::FetcherSettings;
 
 use crate::provider::fetch::{FetchError, HttpFetcher};
-use crate::provider::hashes::{HashStore, Hashes};
+use crate::provider::hashes::{HashStore, PlanKey};
 use crate::provider::publish::ProviderPublisher;
 use crate::provider::record::to_envelope;
 use crate::provider::{FeedError, Limits, ParseSummary, Provider, Record, Rejected};
@@ -186,18 +186,17 @@ impl Fetcher {
         let chunk = std::mem::take(&mut cycle.chunk);
         let keys: Vec<_> = chunk.keys().collect();
         let known = self.hashes.load(&self.name, &keys).await?;
-        let mut seen = Hashes::with_capacity(chunk.len());
         let mut envelopes = Vec::new();
-        for (key, (hash, record)) in chunk {
-            if known.get(&key) != Some(&hash) {
+        for (key, (hash, record)) in &chunk {
+            if known.get(key) != Some(hash) {
                 if matches!(record, Record::Plan(_)) {
                     cycle.report.changed += 1;
                 }
-                envelopes.push(to_envelope(&self.name, &record, cycle.fetched_at));
+                envelopes.push(to_envelope(&self.name, record, cycle.fetched_at));
             }
-            seen.insert(key, hash);
         }
         self.publisher.publish(&envelopes).await?;
+        let seen: Vec<_> = chunk.iter().map(|(key, (hash, _))| (key, hash)).collect();
         self.hashes
             .record(&self.name, &seen, cycle.fetched_at)
             .await?;
@@ -259,7 +258,7 @@ impl<R: std::io::Read> std::io::Read for UntilAbandoned<R> {
 /// One cycle's state: the chunk being gathered (by plan key: the first of a key in a chunk
 /// is kept) and the report.
 struct Cycle {
-    chunk: HashMap<(String, String), (String, Record)>,
+    chunk: HashMap<PlanKey, (String, Record)>,
     fetched_at: DateTime<Utc>,
     report: CycleReport,
 }

@@ -28,8 +28,11 @@ const TOUCH_UNCHANGED: &str = "UPDATE provider_plans p SET last_seen = $2 \
        AND p.provider = h.provider AND p.base_plan_id = h.base_plan_id \
        AND p.plan_id = h.plan_id AND p.content_hash = h.content_hash AND p.last_seen < $2";
 
-/// (base plan id, plan id) -> content hash.
-pub type Hashes = HashMap<(String, String), String>;
+/// (base plan id, plan id): a plan's key within its provider.
+pub type PlanKey = (String, String);
+
+/// Plan key -> content hash.
+pub type Hashes = HashMap<PlanKey, String>;
 
 /// The hash table of one database.
 #[derive(Debug, Clone)]
@@ -43,7 +46,7 @@ impl HashStore {
     }
 
     /// The hashes last published for these plans of `provider` (those it has).
-    pub async fn load(&self, provider: &str, keys: &[&(String, String)]) -> Result<Hashes, DbErr> {
+    pub async fn load(&self, provider: &str, keys: &[&PlanKey]) -> Result<Hashes, DbErr> {
         if keys.is_empty() {
             return Ok(Hashes::new());
         }
@@ -77,24 +80,25 @@ impl HashStore {
     pub async fn record(
         &self,
         provider: &str,
-        seen: &Hashes,
+        seen: &[(&PlanKey, &String)],
         at: DateTime<Utc>,
     ) -> Result<(), DbErr> {
         if seen.is_empty() {
             return Ok(());
         }
-        let entries: Vec<_> = seen.iter().collect();
-        let (bases, plans): (Vec<String>, Vec<String>) =
-            seen.keys().map(|(b, p)| (b.clone(), p.clone())).unzip();
+        let (bases, plans): (Vec<String>, Vec<String>) = seen
+            .iter()
+            .map(|((b, p), _)| (b.clone(), p.clone()))
+            .unzip();
         let txn = self.db.begin().await?;
-        for entries in entries.chunks(CHUNK) {
+        for entries in seen.chunks(CHUNK) {
             let chunk: Vec<_> = entries
                 .iter()
-                .map(|((base, plan), content_hash)| hash::ActiveModel {
+                .map(|&((base, plan), content_hash)| hash::ActiveModel {
                     provider: ActiveValue::Set(provider.to_owned()),
                     base_plan_id: ActiveValue::Set(base.clone()),
                     plan_id: ActiveValue::Set(plan.clone()),
-                    content_hash: ActiveValue::Set((*content_hash).clone()),
+                    content_hash: ActiveValue::Set(content_hash.clone()),
                     published_at: ActiveValue::Set(at),
                     last_seen: ActiveValue::Set(at),
                 })
