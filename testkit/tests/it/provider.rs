@@ -442,3 +442,24 @@ async fn a_document_over_the_size_limit_is_refused_without_reading_it_all() {
             .contains("over the limit")
     );
 }
+
+#[tokio::test]
+async fn bodies_that_keep_breaking_off_open_the_circuit() {
+    let env = TestEnv::new().await;
+    let sim = ProviderSim::start(vec![Reply::Truncated(fixture("planlist_response_1.xml"))]).await;
+    let mut fetcher = env.fetcher(&sim.url(), &["--retries", "0"]).await;
+    // The answers start well (200 and headers) but never finish: each is a failed fetch.
+    for _ in 0..2 {
+        let err = fetcher.run_once().await.expect_err("broken body");
+        assert!(
+            matches!(err, CycleError::Fetch(FetchError::Body(_))),
+            "{err}"
+        );
+    }
+    let err = fetcher.run_once().await.expect_err("circuit open");
+    assert!(
+        matches!(err, CycleError::Fetch(FetchError::CircuitOpen { .. })),
+        "{err}"
+    );
+    assert_eq!(sim.requests(), 2);
+}

@@ -88,8 +88,7 @@ impl HttpFetcher {
     }
 
     /// Asks for the document, retrying what may pass, unless the circuit is open: Ok is a
-    /// successful answer whose body the caller streams (and reports with [`Self::settle`]
-    /// if it breaks).
+    /// successful answer whose body the caller streams, then reports with [`Self::settle`].
     pub async fn fetch(&mut self) -> Result<reqwest::Response, FetchError> {
         let now = Instant::now();
         if let Some(until) = self.open_until {
@@ -103,7 +102,11 @@ impl HttpFetcher {
             self.open_until = None;
         }
         let result = self.fetch_with_retries().await;
-        self.settle(result.as_ref().err());
+        // A success is booked only once the caller read the body (`settle`): a provider whose
+        // bodies keep breaking off must still open the circuit.
+        if let Err(e) = &result {
+            self.settle(Some(e));
+        }
         result
     }
 
