@@ -32,10 +32,12 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null &&
 TOKEN=$("$BIN/eye-api" token --app fuzz | tail -1)
 sleep 2 # the api learns of the new application at its next reload (1 s)
 
+# One worker: with two, hypothesis's ast.parse calls race in CPython 3.11 ("AST constructor
+# recursion depth mismatch", a crash of the tool, not a finding) and failed a CI run.
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
   --checks all \
   --max-time "$MAX_TIME" \
-  --workers 2 \
+  --workers 1 \
   --exclude-checks ignored_auth,positive_data_acceptance,ensure_resource_availability \
   ${FUZZ_SEED:+--seed "$FUZZ_SEED"}
