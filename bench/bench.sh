@@ -11,12 +11,14 @@
 # 4. Hold: that rate for HOLD_SECS, with accepted/s, stored/s, p50/p99/p999, CPU and peak RSS
 #    of each process, and a ledger by count (accepted vs rows). The id-by-id ledger is
 #    `make loadtest`'s.
+# 5. The CPU budget: microseconds of CPU per event for each process (load generator
+#    included) and the rate two cores could carry at that cost.
 #
 # Knobs (environment): RATES, STEP_SECS, HOLD_SECS, P99_MS, CONNS (wrk), OHA_CONNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RATES=${RATES:-"5000 10000 15000 20000 25000 30000 35000 40000"}
+RATES=${RATES:-"2500 5000 7500 10000 12500 15000 17500 20000 25000 30000"}
 STEP_SECS=${STEP_SECS:-10}
 HOLD_SECS=${HOLD_SECS:-60}
 OHA_CONNS=${OHA_CONNS:-256}
@@ -112,7 +114,9 @@ before=$(rows)
 a0=$(cpu_ticks $API); w0=$(cpu_ticks $WORKER)
 r0=$(group_ticks beam.smp); p0=$(group_ticks "postgres: ")
 s0=$(stored); t0=$(date +%s.%N)
-read -r achieved p50 p99 p999 ok non202 errors <<<"$(oha_run "$best" "$HOLD_SECS")"
+# bash's `time` gives the load generator's own CPU (user and system seconds).
+gen_cpu=$({ TIMEFORMAT='%U %S'; time oha_run "$best" "$HOLD_SECS" >"$OUT/hold.txt"; } 2>&1)
+read -r achieved p50 p99 p999 ok non202 errors <"$OUT/hold.txt"
 t1=$(date +%s.%N); s1=$(stored)
 a1=$(cpu_ticks $API); w1=$(cpu_ticks $WORKER)
 r1=$(group_ticks beam.smp); p1=$(group_ticks "postgres: ")
@@ -134,5 +138,16 @@ printf '%-10s %-20s %s MB\n' api "$(pct "$a0" "$a1")" "$(peak_rss_mb $API)"
 printf '%-10s %-20s %s MB\n' worker "$(pct "$w0" "$w1")" "$(peak_rss_mb $WORKER)"
 printf '%-10s %-20s\n' rabbitmq "$(pct "$r0" "$r1")"
 printf '%-10s %-20s\n' postgres "$(pct "$p0" "$p1")"
+# The CPU budget: microseconds of CPU per accepted event, by process, and what two cores
+# could carry at that cost. This is what bounds the rate on a machine shared by all of them.
+us() { awk -v d="$(($2 - $1))" -v hz="$hz" -v n="$ok" 'BEGIN {printf "%.1f", 1e6 * d / hz / n}'; }
+gen_us=$(awk -v c="$gen_cpu" -v n="$ok" 'BEGIN {split(c, t, " "); printf "%.1f", 1e6 * (t[1] + t[2]) / n}')
+api_us=$(us "$a0" "$a1"); worker_us=$(us "$w0" "$w1"); rabbit_us=$(us "$r0" "$r1"); pg_us=$(us "$p0" "$p1")
+total_us=$(awk -v a="$api_us" -v b="$worker_us" -v c="$rabbit_us" -v d="$pg_us" -v e="$gen_us" \
+  'BEGIN {printf "%.1f", a + b + c + d + e}')
+echo "CPU per accepted event (microseconds): api $api_us, worker $worker_us, rabbitmq $rabbit_us," \
+  "postgres $pg_us, load generator $gen_us; total $total_us"
+echo "at that cost $(nproc) cores carry at most $(awk -v t="$total_us" -v n="$(nproc)" \
+  'BEGIN {printf "%.0f", n * 1e6 / t}') events/s with everything on this machine"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
 [ "$lost" -eq 0 ]

@@ -90,6 +90,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body must be a JSON object".into(),
         ));
     }
+    // The plain parse is the hot path; only a refused body is parsed again, tracking the
+    // path to name the field at fault (tracking allocates every key it passes).
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

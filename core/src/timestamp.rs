@@ -4,7 +4,7 @@
 //! form with a space separator (`2021-01-01 09:15:27.243860`), optional fraction, optional
 //! `Z`/offset. No offset means UTC.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 /// Why a timestamp was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,16 +21,25 @@ pub fn parse_timestamp(input: &str) -> Result<DateTime<Utc>, TimestampError> {
     if s.is_empty() || s.len() > MAX_LEN {
         return Err(err());
     }
-    // Normalise the separator so one RFC 3339 parser handles both forms.
-    let normalised: String = match s.as_bytes().get(10) {
-        Some(b' ') | Some(b't') => format!("{}T{}", &s[..10], &s[11..]),
-        _ => s.to_owned(),
-    };
-    if let Ok(with_offset) = DateTime::parse_from_rfc3339(&normalised) {
-        return Ok(with_offset.with_timezone(&Utc));
+    // One RFC 3339 parse reads every accepted form: the separator normalised to `T`, and
+    // `Z` added when no offset is given (no offset means UTC).
+    let mut normalised = String::with_capacity(s.len() + 1);
+    match s.as_bytes().get(10) {
+        Some(b' ' | b't') => {
+            normalised.push_str(&s[..10]);
+            normalised.push('T');
+            normalised.push_str(&s[11..]);
+        }
+        _ => normalised.push_str(s),
     }
-    NaiveDateTime::parse_from_str(&normalised, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|naive| naive.and_utc())
+    let has_offset = normalised
+        .get(19..)
+        .is_some_and(|tail| tail.contains(['Z', 'z', '+', '-']));
+    if !has_offset {
+        normalised.push('Z');
+    }
+    DateTime::parse_from_rfc3339(&normalised)
+        .map(|with_offset| with_offset.with_timezone(&Utc))
         .map_err(|_| err())
 }
 
