@@ -7,13 +7,19 @@
 //! message. So at low rates a message holds one event and adds no delay, and under load
 //! messages grow by themselves: the broker's per-message cost is paid once per batch instead
 //! of once per event.
+//!
+//! While one message is in flight, a further one is held until that message is confirmed,
+//! enough events wait (`spill_events`) or the first has waited `spill_after`: at moderate
+//! rates one message at a time then carries everything, and the broker does less work for
+//! the same events; under load the other slots still open at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use eye_core::settings::AmqpSettings;
 use eye_core::{Envelope, Message};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use crate::settings::PublishSettings;
 use eye_core::link::LinkSlot;
@@ -45,6 +51,10 @@ impl Publisher {
             max_events: usize::from(settings.max_batch_events),
             max_bytes: settings.max_batch_bytes as usize,
             in_flight: Arc::new(Semaphore::new(usize::from(settings.in_flight))),
+            publishing: Arc::new(AtomicUsize::new(0)),
+            confirmed: Arc::new(Notify::new()),
+            spill_events: usize::from(settings.spill_events),
+            spill_after: Duration::from_micros(settings.spill_after_us),
             timeout: settings.timeout(),
         };
         tokio::spawn(batcher.run(waiting));
@@ -94,6 +104,12 @@ struct Batcher {
     max_events: usize,
     max_bytes: usize,
     in_flight: Arc<Semaphore>,
+    /// Messages published and not yet confirmed.
+    publishing: Arc<AtomicUsize>,
+    /// Signalled whenever a message's confirm (or failure) came back.
+    confirmed: Arc<Notify>,
+    spill_events: usize,
+    spill_after: Duration,
     timeout: Duration,
 }
 
@@ -110,17 +126,42 @@ impl Batcher {
             };
             let mut bytes = first.envelope.len();
             let mut batch = vec![first];
-            while batch.len() < self.max_events && bytes < self.max_bytes {
-                match waiting.try_recv() {
-                    Ok(next) => {
-                        bytes += next.envelope.len();
-                        batch.push(next);
+            let held_until = tokio::time::Instant::now() + self.spill_after;
+            loop {
+                while batch.len() < self.max_events && bytes < self.max_bytes {
+                    match waiting.try_recv() {
+                        Ok(next) => {
+                            bytes += next.envelope.len();
+                            batch.push(next);
+                        }
+                        Err(_) => break,
                     }
-                    Err(_) => break,
+                }
+                let full = batch.len() >= self.max_events || bytes >= self.max_bytes;
+                let others_in_flight = self.publishing.load(Ordering::Acquire) > 0;
+                if full || !others_in_flight || batch.len() >= self.spill_events {
+                    break;
+                }
+                // Another message is in flight and few events wait: let them gather until it
+                // is confirmed, enough of them wait to be worth a message of their own, or
+                // the first has waited `spill_after` (a slow confirm holds nobody long).
+                tokio::select! {
+                    () = tokio::time::sleep_until(held_until) => break,
+                    next = waiting.recv() => match next {
+                        Some(next) => {
+                            bytes += next.envelope.len();
+                            batch.push(next);
+                        }
+                        None => break,
+                    },
+                    () = self.confirmed.notified() => {}
                 }
             }
             let link = self.link.clone();
             let timeout = self.timeout;
+            let publishing = self.publishing.clone();
+            let confirmed = self.confirmed.clone();
+            publishing.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
                 let body = Message::encode_serialized(batch.iter().map(|p| p.envelope.as_slice()));
                 let started = Instant::now();
@@ -131,7 +172,9 @@ impl Batcher {
                     // A request that gave up (timeout) no longer listens; nothing to do.
                     let _ = pending.done.send(result.clone());
                 }
+                publishing.fetch_sub(1, Ordering::AcqRel);
                 drop(permit);
+                confirmed.notify_one();
             });
         }
     }

@@ -233,3 +233,52 @@ async fn the_benchmark_route_is_off_by_default_and_publishes_nothing_when_on() {
         "nothing published"
     );
 }
+
+/// While one message is in flight, the next is held until its confirm comes back (or enough
+/// events wait). With the count and time valves set out of reach, only the confirm can release
+/// a held message: every request must still get its 202 well within the publish timeout.
+#[tokio::test]
+async fn a_held_message_leaves_when_the_one_in_flight_is_confirmed() {
+    let env = TestEnv::new().await;
+    let api = env
+        .spawn_api_with(&[
+            "--publish-spill-events",
+            "60000",
+            "--publish-spill-after-us",
+            "60000000",
+            "--publish-timeout-ms",
+            "5000",
+        ])
+        .await;
+    api.wait_ready(Duration::from_secs(15)).await;
+    let _worker = env.spawn_worker().await;
+    const TOTAL: usize = 2_000;
+    const CONCURRENCY: usize = 50;
+    let api = std::sync::Arc::new(api);
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..CONCURRENCY {
+        let api = api.clone();
+        tasks.spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in (lane..TOTAL).step_by(CONCURRENCY) {
+                statuses.push(api.post_event(&seed_event()).await.status().as_u16());
+            }
+            statuses
+        });
+    }
+    let mut accepted = 0;
+    while let Some(statuses) = tasks.join_next().await {
+        let statuses = statuses.expect("lane finished");
+        assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+        accepted += statuses.len();
+    }
+    assert_eq!(accepted, TOTAL);
+    // Held messages waiting for the 60 s valve would have timed out (503) instead.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(
+        env.wait_for_events(TOTAL as u64, Duration::from_secs(60))
+            .await,
+        TOTAL as u64
+    );
+}
