@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RATES=${RATES:-"2500 5000 7500 10000 12500 15000 17500 20000 25000 30000"}
+RATES=${RATES:-"1000 2500 5000 7500 10000 12500 15000 17500 20000 25000 30000"}
 STEP_SECS=${STEP_SECS:-10}
 HOLD_SECS=${HOLD_SECS:-60}
 OHA_CONNS=${OHA_CONNS:-256}
@@ -95,6 +95,12 @@ oha_run() { # rate secs
     "$HOST/events" 2>/dev/null | python3 bench/oha_summary.py
 }
 
+# The first seconds of fixed-rate load after the ceiling runs have the worst tail of the run
+# (measured: p99 9.0 then 6.3 and 6.0 ms at 2,500 req/s in three runs back to back); a
+# warm-up at the first rate keeps it out of the search.
+first_rate=${RATES%% *}
+echo "== warm-up: $first_rate req/s for ${STEP_SECS}s (not judged)"
+oha_run "$first_rate" "$STEP_SECS" >/dev/null
 echo "== rate search: ${STEP_SECS}s steps, pass = p99 < ${P99_MS} ms, only 202s, >= 95% of the rate"
 best=0
 for rate in $RATES; do
@@ -148,6 +154,7 @@ total_us=$(awk -v a="$api_us" -v b="$worker_us" -v c="$rabbit_us" -v d="$pg_us" 
 echo "CPU per accepted event (microseconds): api $api_us, worker $worker_us, rabbitmq $rabbit_us," \
   "postgres $pg_us, load generator $gen_us; total $total_us"
 echo "at that cost $(nproc) cores carry at most $(awk -v t="$total_us" -v n="$(nproc)" \
-  'BEGIN {printf "%.0f", n * 1e6 / t}') events/s with everything on this machine"
+  'BEGIN {printf "%.0f", n * 1e6 / t}') events/s with everything on this machine" \
+  "(the cost per event falls as the rate rises and messages grow)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
 [ "$lost" -eq 0 ]
