@@ -18,6 +18,28 @@ async fn accepted_id(response: reqwest::Response) -> Uuid {
         .expect("id in body")
 }
 
+/// Posts `total` seed events over `lanes` concurrent connections; every answer must be 202.
+/// Returns the accepted ids.
+async fn post_in_lanes(api: eye_testkit::TestApi, total: usize, lanes: usize) -> HashSet<Uuid> {
+    let api = std::sync::Arc::new(api);
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..lanes {
+        let api = api.clone();
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for _ in (lane..total).step_by(lanes) {
+                ids.push(accepted_id(api.post_event(&seed_event()).await).await);
+            }
+            ids
+        });
+    }
+    let mut accepted = HashSet::new();
+    while let Some(ids) = tasks.join_next().await {
+        accepted.extend(ids.expect("lane finished"));
+    }
+    accepted
+}
+
 #[tokio::test]
 async fn an_accepted_event_is_stored_once_with_every_field_as_sent() {
     let env = TestEnv::new().await;
@@ -165,38 +187,14 @@ async fn a_burst_of_ten_thousand_concurrent_posts_ends_with_ten_thousand_rows() 
     let api = env.spawn_api().await;
     let _worker = env.spawn_worker().await;
     const TOTAL: usize = 10_000;
-    const CONCURRENCY: usize = 200;
-    let api = std::sync::Arc::new(api);
-    let mut tasks = tokio::task::JoinSet::new();
-    for lane in 0..CONCURRENCY {
-        let api = api.clone();
-        tasks.spawn(async move {
-            let mut ids = Vec::new();
-            for _ in (lane..TOTAL).step_by(CONCURRENCY) {
-                let response = api.post_event(&seed_event()).await;
-                assert_eq!(response.status(), 202);
-                let body: Value = response.json().await.expect("json");
-                ids.push(body["id"].as_str().expect("id").to_owned());
-            }
-            ids
-        });
-    }
-    let mut accepted = HashSet::new();
-    while let Some(ids) = tasks.join_next().await {
-        accepted.extend(ids.expect("lane finished"));
-    }
+    let accepted = post_in_lanes(api, TOTAL, 200).await;
     assert_eq!(accepted.len(), TOTAL, "every id is distinct");
     assert_eq!(
         env.wait_for_events(TOTAL as u64, Duration::from_secs(60))
             .await,
         TOTAL as u64
     );
-    let stored: HashSet<String> = env
-        .events()
-        .await
-        .into_iter()
-        .map(|e| e.id.to_string())
-        .collect();
+    let stored: HashSet<Uuid> = env.events().await.into_iter().map(|e| e.id).collect();
     assert_eq!(stored, accepted);
 }
 
@@ -253,27 +251,8 @@ async fn a_held_message_leaves_when_the_one_in_flight_is_confirmed() {
     api.wait_ready(Duration::from_secs(15)).await;
     let _worker = env.spawn_worker().await;
     const TOTAL: usize = 2_000;
-    const CONCURRENCY: usize = 50;
-    let api = std::sync::Arc::new(api);
     let started = std::time::Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for lane in 0..CONCURRENCY {
-        let api = api.clone();
-        tasks.spawn(async move {
-            let mut statuses = Vec::new();
-            for _ in (lane..TOTAL).step_by(CONCURRENCY) {
-                statuses.push(api.post_event(&seed_event()).await.status().as_u16());
-            }
-            statuses
-        });
-    }
-    let mut accepted = 0;
-    while let Some(statuses) = tasks.join_next().await {
-        let statuses = statuses.expect("lane finished");
-        assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
-        accepted += statuses.len();
-    }
-    assert_eq!(accepted, TOTAL);
+    assert_eq!(post_in_lanes(api, TOTAL, 50).await.len(), TOTAL);
     // Held messages waiting for the 60 s valve would have timed out (503) instead.
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(
