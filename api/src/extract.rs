@@ -9,7 +9,7 @@ use serde_json::error::Category;
 
 use crate::error::ApiError;
 
-/// The request id set at the edge (`x-request-id`), carried into the message headers.
+/// The request id set at the edge (`x-request-id`), carried in the event's envelope.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub Option<String>);
 
