@@ -14,7 +14,6 @@
 //! the same events; under load the other slots still open at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use eye_core::settings::AmqpSettings;
@@ -50,8 +49,8 @@ impl Publisher {
             link: link.clone(),
             max_events: usize::from(settings.max_batch_events),
             max_bytes: settings.max_batch_bytes as usize,
+            slots: usize::from(settings.in_flight),
             in_flight: Arc::new(Semaphore::new(usize::from(settings.in_flight))),
-            publishing: Arc::new(AtomicUsize::new(0)),
             confirmed: Arc::new(Notify::new()),
             spill_events: usize::from(settings.spill_events),
             spill_after: Duration::from_micros(settings.spill_after_us),
@@ -103,9 +102,9 @@ struct Batcher {
     link: Arc<LinkSlot>,
     max_events: usize,
     max_bytes: usize,
+    /// Messages that may await their confirm at once: `in_flight`'s permits.
+    slots: usize,
     in_flight: Arc<Semaphore>,
-    /// Messages published and not yet confirmed.
-    publishing: Arc<AtomicUsize>,
     /// Signalled whenever a message's confirm (or failure) came back.
     confirmed: Arc<Notify>,
     spill_events: usize,
@@ -138,7 +137,8 @@ impl Batcher {
                     }
                 }
                 let full = batch.len() >= self.max_events || bytes >= self.max_bytes;
-                let others_in_flight = self.publishing.load(Ordering::Acquire) > 0;
+                // The batcher holds one permit; any other missing one is a message in flight.
+                let others_in_flight = self.in_flight.available_permits() + 1 < self.slots;
                 if full || !others_in_flight || batch.len() >= self.spill_events {
                     break;
                 }
@@ -159,9 +159,7 @@ impl Batcher {
             }
             let link = self.link.clone();
             let timeout = self.timeout;
-            let publishing = self.publishing.clone();
             let confirmed = self.confirmed.clone();
-            publishing.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
                 let body = Message::encode_serialized(batch.iter().map(|p| p.envelope.as_slice()));
                 let started = Instant::now();
@@ -172,7 +170,6 @@ impl Batcher {
                     // A request that gave up (timeout) no longer listens; nothing to do.
                     let _ = pending.done.send(result.clone());
                 }
-                publishing.fetch_sub(1, Ordering::AcqRel);
                 drop(permit);
                 confirmed.notify_one();
             });
