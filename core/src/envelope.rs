@@ -11,6 +11,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
 
 use crate::event::Event;
 
@@ -55,17 +57,88 @@ pub enum DecodeError {
     Empty,
 }
 
+/// An envelope of a readable message that is not an envelope this code can read: kept
+/// whole, with whatever provenance could be read from it, so it is dead-lettered under its own
+/// application and event id and its neighbours in the message are still stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadEnvelope {
+    /// The envelope's JSON text, byte for byte.
+    pub raw: String,
+    pub app_id: Option<String>,
+    pub source: Option<String>,
+    pub event_id: Option<Uuid>,
+    pub reason: String,
+}
+
+/// The message shape with each envelope left unparsed, so one bad envelope fails alone.
+/// serde_json skips a raw value without a recursion limit, so any depth reaches this point.
+#[derive(Deserialize)]
+struct RawMessage<'a> {
+    v: String,
+    #[serde(borrow)]
+    envelopes: Vec<&'a RawValue>,
+}
+
+/// The provenance fields of an envelope, each read on its own so a wrong one spoils no other.
+#[derive(Deserialize)]
+struct Provenance<'a> {
+    #[serde(borrow, default)]
+    app_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    source: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct EventId<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+}
+
+impl BadEnvelope {
+    fn new(raw: &RawValue, reason: String) -> Self {
+        let field =
+            |v: Option<&RawValue>| v.and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+        let provenance = serde_json::from_str::<Provenance<'_>>(raw.get()).ok();
+        let (app_id, source, event) = match provenance {
+            Some(p) => (field(p.app_id), field(p.source), p.event),
+            None => (None, None, None),
+        };
+        let event_id = event
+            .and_then(|e| serde_json::from_str::<EventId<'_>>(e.get()).ok())
+            .and_then(|e| e.id)
+            .and_then(|id| serde_json::from_str::<Uuid>(id.get()).ok());
+        Self {
+            raw: raw.get().to_owned(),
+            app_id,
+            source,
+            event_id,
+            reason,
+        }
+    }
+}
+
 impl Message {
-    /// Decodes a message body into its envelopes.
-    pub fn decode(bytes: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
-        let message: Message = serde_json::from_slice(bytes)?;
+    /// Decodes a message body into its envelopes, each on its own: an envelope that cannot be
+    /// read is returned as a [`BadEnvelope`] beside the others. Only a body that is not a
+    /// message at all (not JSON, another version, no envelope) is an error.
+    pub fn decode(bytes: &[u8]) -> Result<Vec<Result<Envelope, BadEnvelope>>, DecodeError> {
+        let message: RawMessage<'_> = serde_json::from_slice(bytes)?;
         if message.v != MESSAGE_VERSION {
             return Err(DecodeError::Version(message.v));
         }
         if message.envelopes.is_empty() {
             return Err(DecodeError::Empty);
         }
-        Ok(message.envelopes)
+        Ok(message
+            .envelopes
+            .into_iter()
+            .map(|raw| {
+                serde_json::from_str::<Envelope>(raw.get())
+                    .map_err(|e| BadEnvelope::new(raw, format!("not an envelope: {e}")))
+            })
+            .collect())
     }
 
     /// Builds a message body from envelopes already serialized by [`Envelope::to_json`],
@@ -172,7 +245,42 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(value["v"], "1");
         assert_eq!(value["envelopes"][0]["source"], "provider:fever");
-        assert_eq!(Message::decode(&bytes).expect("decode"), envelopes);
+        assert_eq!(decoded(&bytes), envelopes);
+    }
+
+    fn decoded(bytes: &[u8]) -> Vec<Envelope> {
+        Message::decode(bytes)
+            .expect("decode")
+            .into_iter()
+            .map(|e| e.expect("envelope"))
+            .collect()
+    }
+
+    #[test]
+    fn a_bad_envelope_fails_alone_with_its_provenance() {
+        let good = sample(1);
+        let mut bad = serde_json::to_value(sample(2)).expect("json");
+        bad["event"]["timestamp"] = json!("not a time");
+        let mut deep = json!(1);
+        for _ in 0..200 {
+            deep = json!([deep]);
+        }
+        let mut deeper = serde_json::to_value(sample(3)).expect("json");
+        deeper["event"]["data"] = json!({ "x": deep });
+        let body = format!(
+            r#"{{"v":"1","envelopes":[{},{},{}]}}"#,
+            serde_json::to_string(&good).expect("json"),
+            bad,
+            serde_json::to_string(&deeper).expect("json"),
+        );
+        let out = Message::decode(body.as_bytes()).expect("a message");
+        assert_eq!(out[0].as_ref().expect("good"), &good);
+        for (i, n) in [(1, 2), (2, 3)] {
+            let bad = out[i].as_ref().expect_err("bad");
+            assert_eq!(bad.app_id.as_deref(), Some("shop"));
+            assert_eq!(bad.source.as_deref(), Some("provider:fever"));
+            assert_eq!(bad.event_id, Some(uuid::Uuid::from_u128(n)));
+        }
     }
 
     #[test]
@@ -189,7 +297,13 @@ mod tests {
         value["v"] = json!("1");
         value["envelopes"][0]["source"] = json!("carrier-pigeon");
         let bytes = serde_json::to_vec(&value).expect("json");
-        assert!(matches!(Message::decode(&bytes), Err(DecodeError::Json(_))));
+        let out = Message::decode(&bytes).expect("a message");
+        assert!(
+            out[0]
+                .as_ref()
+                .is_err_and(|bad| bad.app_id.as_deref() == Some("shop"))
+        );
+        assert!(matches!(Message::decode(b"[1]"), Err(DecodeError::Json(_))));
     }
 
     #[test]
@@ -208,7 +322,7 @@ mod tests {
             let envelopes: Vec<_> = (0..n as u128).map(sample).collect();
             let serialized: Vec<Vec<u8>> = envelopes.iter().map(Envelope::to_json).collect();
             let bytes = Message::encode_serialized(serialized.iter().map(Vec::as_slice));
-            proptest::prop_assert_eq!(Message::decode(&bytes).expect("decode"), envelopes);
+            proptest::prop_assert_eq!(decoded(&bytes), envelopes);
         }
     }
 }

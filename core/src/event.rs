@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
+use crate::storable::{self, Unstorable};
 use crate::timestamp::parse_timestamp;
 
 /// Longest `category` or `name`, in characters.
@@ -87,14 +88,33 @@ impl EventIn {
             field: "timestamp".into(),
             message: e.to_string(),
         })?;
-        Ok(Event {
+        let event = Event {
             id: self.id.unwrap_or_else(Uuid::now_v7),
             session_id: self.session_id,
             category: self.category,
             name: self.name,
             data: self.data,
             timestamp,
-        })
+        };
+        // A 202 promises a row or a dead letter: what the database cannot hold is refused here.
+        match storable::check_event(&event).into_iter().next() {
+            None => Ok(event),
+            Some(bad) => Err(EventError::unstorable(&bad)),
+        }
+    }
+}
+
+impl EventError {
+    /// The edge's form of a storage constraint: the top-level field, the pointer in the message.
+    fn unstorable(bad: &Unstorable) -> Self {
+        let field = bad.pointer.trim_start_matches('/');
+        let field = field.split('/').next().unwrap_or(field).to_owned();
+        let message = if bad.pointer == format!("/{field}") {
+            bad.message.clone()
+        } else {
+            format!("{} (at {})", bad.message, bad.pointer)
+        };
+        Self { field, message }
     }
 }
 
@@ -200,6 +220,35 @@ mod tests {
             let err = wire(overrides.clone()).into_event().expect_err("invalid");
             assert_eq!(err.field, field, "{overrides}");
         }
+    }
+
+    #[test]
+    fn values_the_database_cannot_hold_are_refused_at_the_edge() {
+        let mut deep = json!(1);
+        for _ in 0..storable::MAX_DATA_DEPTH {
+            deep = json!([deep]);
+        }
+        let cases = [
+            (
+                json!({"timestamp": "9999-12-31T23:59:59-00:01"}),
+                "timestamp",
+            ),
+            (
+                json!({"timestamp": "0000-01-01T00:00:00+00:01"}),
+                "timestamp",
+            ),
+            (json!({"category": "a\u{0}b"}), "category"),
+            (json!({"data": {"k": ["x", "\u{0}"]}}), "data"),
+            (json!({"data": {"deep": deep}}), "data"),
+        ];
+        for (overrides, field) in cases {
+            let err = wire(overrides.clone())
+                .into_event()
+                .expect_err("unstorable");
+            assert_eq!(err.field, field, "{overrides}");
+        }
+        let nul = wire(json!({"data": {"k": ["x", "\u{0}"]}})).into_event();
+        assert!(nul.expect_err("nul").message.contains("/data/k/1"));
     }
 
     #[test]

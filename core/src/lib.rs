@@ -13,10 +13,11 @@ pub mod queue;
 pub mod secret;
 pub mod settings;
 pub mod shutdown;
+pub mod storable;
 pub mod telemetry;
 pub mod timestamp;
 
-pub use envelope::{DecodeError, Envelope, Message, Source};
+pub use envelope::{BadEnvelope, DecodeError, Envelope, Message, Source};
 pub use event::{Event, EventError, EventIn};
 pub use queue::Topology;
 pub use secret::Secret;

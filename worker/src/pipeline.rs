@@ -1,9 +1,10 @@
 //! From message bodies to rows: decode, validate, and commit a batch. No broker types here,
 //! so the whole judgement is testable without RabbitMQ.
 
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use eye_core::entity::{dead_letter, event};
-use eye_core::{Envelope, Message};
+use eye_core::storable::{self, STORAGE_RULE};
+use eye_core::{BadEnvelope, Envelope, Message};
 use sea_orm::{ActiveValue, DbErr};
 use serde_json::Value;
 use uuid::Uuid;
@@ -11,9 +12,6 @@ use uuid::Uuid;
 use crate::provider::read_model::{self, PlanRow};
 use crate::storage::{Committed, Store};
 use crate::validation::{Subject, ValidatorSet, Violation};
-
-/// Name recorded on dead letters refused by the storage constraints themselves.
-pub const STORAGE_RULE: &str = "storable";
 
 /// Decodes and judges messages, and commits batches of verdicts.
 #[derive(Debug)]
@@ -27,17 +25,22 @@ impl Pipeline {
         Self { validators, store }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Judges one message body (one or more events) into `judged`; returns the rows added.
     pub fn judge(&self, body: &[u8], judged: &mut Judged) -> usize {
         match Message::decode(body) {
             Ok(envelopes) => {
                 let n = envelopes.len();
                 for envelope in envelopes {
-                    self.judge_envelope(envelope, judged);
+                    match envelope {
+                        Ok(envelope) => self.judge_envelope(envelope, judged),
+                        // One unreadable envelope fails alone, under its own application
+                        // and id when they could be read; its neighbours go on.
+                        Err(bad) => {
+                            metrics::counter!("eye_worker_dead_letters_total", "reason" => "undecodable")
+                                .increment(1);
+                            judged.dead_letters.push(bad_envelope(bad));
+                        }
+                    }
                 }
                 n
             }
@@ -57,7 +60,7 @@ impl Pipeline {
             received_at: envelope.received_at,
             event: &envelope.event,
         };
-        let mut violations = storable(&envelope);
+        let mut violations = unstorable(&envelope);
         let mut warnings = Vec::new();
         if violations.is_empty() {
             let judgement = self.validators.judge(&subject);
@@ -95,15 +98,6 @@ impl Pipeline {
         judged
             .dead_letters
             .push(refused(&envelope, &violations, dead_letter::KIND_INVALID));
-    }
-
-    /// Judges every message of a batch.
-    pub fn judge_all<'a>(&self, bodies: impl IntoIterator<Item = &'a [u8]>) -> Judged {
-        let mut judged = Judged::default();
-        for body in bodies {
-            self.judge(body, &mut judged);
-        }
-        judged
     }
 
     /// Commits a judged batch in one transaction.
@@ -147,81 +141,17 @@ impl Judged {
     }
 }
 
-/// Constraints of the database itself (PostgreSQL text and jsonb hold no NUL character;
-/// timestamps stay within years 1..=9999). An event breaking them would fail its whole batch
-/// on every retry, so it is refused here, by name, instead.
-fn storable(envelope: &Envelope) -> Vec<Violation> {
-    let mut out = Vec::new();
-    let mut refuse = |field: &str, message: &str| {
-        out.push(Violation {
+/// The storage constraints an envelope breaks, as violations of the [`STORAGE_RULE`]. The
+/// api refuses such events at the edge; this catches other producers and older messages.
+fn unstorable(envelope: &Envelope) -> Vec<Violation> {
+    storable::check_envelope(envelope)
+        .into_iter()
+        .map(|u| Violation {
             validator: STORAGE_RULE.into(),
-            field: field.into(),
-            message: message.into(),
-        });
-    };
-    let e = &envelope.event;
-    for (field, text) in [
-        ("/category", e.category.as_str()),
-        ("/name", e.name.as_str()),
-        ("/app_id", envelope.app_id.as_str()),
-    ] {
-        if text.contains('\0') {
-            refuse(field, "contains a NUL character, which cannot be stored");
-        }
-    }
-    if let Some(pointer) = first_nul_in_map(&e.data, "/data") {
-        refuse(&pointer, "contains a NUL character, which cannot be stored");
-    }
-    if !(1..=9999).contains(&e.timestamp.year()) {
-        refuse("/timestamp", "year must be between 1 and 9999");
-    }
-    out
-}
-
-/// JSON pointer (under `at`) of the first NUL character in a value's strings or keys.
-/// Allocates only along the path to a NUL, so the common case costs a scan.
-fn first_nul_in(value: &Value, at: &str) -> Option<String> {
-    nul_path(value).map(|reversed| pointer(at, reversed))
-}
-
-fn first_nul_in_map(map: &serde_json::Map<String, Value>, at: &str) -> Option<String> {
-    nul_path_in_map(map).map(|reversed| pointer(at, reversed))
-}
-
-fn pointer(at: &str, reversed: Vec<String>) -> String {
-    reversed.iter().rev().fold(at.to_owned(), |mut p, token| {
-        p.push('/');
-        p.push_str(token);
-        p
-    })
-}
-
-fn nul_path(value: &Value) -> Option<Vec<String>> {
-    match value {
-        Value::String(s) => s.contains('\0').then(Vec::new),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
-            nul_path(v).map(|mut path| {
-                path.push(i.to_string());
-                path
-            })
-        }),
-        Value::Object(map) => nul_path_in_map(map),
-        _ => None,
-    }
-}
-
-fn nul_path_in_map(map: &serde_json::Map<String, Value>) -> Option<Vec<String>> {
-    map.iter().find_map(|(k, v)| {
-        // The pointer is stored as text, so a NUL in a key is written escaped.
-        let token = || crate::validation::pointer_token(k).replace('\0', "\\u0000");
-        if k.contains('\0') {
-            return Some(vec![token()]);
-        }
-        nul_path(v).map(|mut path| {
-            path.push(token());
-            path
+            field: u.pointer,
+            message: u.message,
         })
-    })
+        .collect()
 }
 
 fn event_row(envelope: Envelope) -> event::ActiveModel {
@@ -273,6 +203,24 @@ fn refused(envelope: &Envelope, violations: &[Violation], kind: &str) -> dead_le
     }
 }
 
+/// The dead letter of one envelope that could not be read, kept byte for byte with whatever
+/// provenance could be read, so `/events/{id}/status` answers for it.
+fn bad_envelope(bad: BadEnvelope) -> dead_letter::ActiveModel {
+    tracing::warn!(
+        app_id = bad.app_id.as_deref().unwrap_or("-"),
+        event_id = ?bad.event_id,
+        reason = %bad.reason,
+        "undecodable envelope"
+    );
+    let mut row = undecodable(bad.raw.as_bytes(), &bad.reason);
+    let text = |s: Option<String>| s.filter(|s| !s.contains('\0'));
+    row.app_id = ActiveValue::Set(text(bad.app_id));
+    row.source = ActiveValue::Set(text(bad.source));
+    row.event_id = ActiveValue::Set(bad.event_id);
+    row.message = ActiveValue::Set(format!("cannot decode the event: {}", bad.reason));
+    row
+}
+
 fn undecodable(body: &[u8], reason: &str) -> dead_letter::ActiveModel {
     tracing::warn!(bytes = body.len(), reason, "undecodable message");
     let now = Utc::now();
@@ -280,7 +228,7 @@ fn undecodable(body: &[u8], reason: &str) -> dead_letter::ActiveModel {
     // refuses NUL characters, so such bodies stay in `raw` only.
     let payload = serde_json::from_slice::<Value>(body)
         .ok()
-        .filter(|v| first_nul_in(v, "").is_none());
+        .filter(|v| !storable::has_nul(v));
     dead_letter::ActiveModel {
         id: ActiveValue::Set(Uuid::now_v7()),
         kind: ActiveValue::Set(dead_letter::KIND_UNDECODABLE.into()),
@@ -323,10 +271,10 @@ mod tests {
     #[test]
     fn nul_characters_and_far_years_are_refused_by_pointer() {
         let ok = envelope(json!({"a": ["x"]}), "2024-01-01T00:00:00Z");
-        assert!(storable(&ok).is_empty());
+        assert!(unstorable(&ok).is_empty());
         let nul = envelope(json!({"a": ["x", "b\u{0}"]}), "2024-01-01T00:00:00Z");
-        assert_eq!(storable(&nul)[0].field, "/data/a/1");
+        assert_eq!(unstorable(&nul)[0].field, "/data/a/1");
         let key = envelope(json!({"k\u{0}": 1}), "2024-01-01T00:00:00Z");
-        assert_eq!(storable(&key)[0].field, "/data/k\\u0000");
+        assert_eq!(unstorable(&key)[0].field, "/data/k\\u0000");
     }
 }

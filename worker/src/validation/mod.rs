@@ -76,10 +76,7 @@ pub trait ValidatorFactory: Send + Sync {
     fn build(&self, config: &serde_json::Value) -> Result<Box<dyn Validator>, String>;
 }
 
-/// Escapes a key for use in a JSON pointer (RFC 6901).
-pub fn pointer_token(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
+pub use eye_core::storable::pointer_token;
 
 #[cfg(test)]
 pub(crate) mod test_support {
