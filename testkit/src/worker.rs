@@ -36,8 +36,14 @@ impl TestEnv {
 
     /// Starts the real `eye-worker` binary against this env.
     pub fn spawn_worker_process(&self) -> WorkerProcess {
+        self.spawn_worker_process_with(&[])
+    }
+
+    /// Starts the real `eye-worker` binary with `extra` environment variables.
+    pub fn spawn_worker_process_with(&self, extra: &[(&str, &str)]) -> WorkerProcess {
         let child = Command::new(worker_binary())
             .envs(self.worker_env())
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .spawn()
             .expect("start eye-worker");

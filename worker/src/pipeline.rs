@@ -1,87 +1,127 @@
-//! From message bodies to rows: decode, validate, and commit a batch. No broker types here,
-//! so the whole judgement is testable without RabbitMQ.
+//! Judging message bodies: decode each envelope and run the validators. No broker and no
+//! database types here: the verdicts go to storage, which builds the rows.
 
-use chrono::Utc;
-use eye_core::entity::{dead_letter, event};
 use eye_core::storable::{self, STORAGE_RULE};
 use eye_core::{BadEnvelope, Envelope, Message};
-use sea_orm::{ActiveValue, DbErr};
-use serde_json::Value;
-use uuid::Uuid;
 
-use crate::provider::read_model::{self, PlanRow};
-use crate::storage::{Committed, Store};
 use crate::validation::{Subject, ValidatorSet, Violation};
 
-/// Decodes and judges messages, and commits batches of verdicts.
+/// Decodes and judges messages.
 #[derive(Debug)]
 pub struct Pipeline {
     validators: ValidatorSet,
-    store: Store,
+}
+
+/// What became of one envelope (or of a body that holds none).
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Valid: store it. `warnings` are the rules in `warn` mode it broke, recorded beside it.
+    Store {
+        envelope: Envelope,
+        warnings: Vec<Violation>,
+    },
+    /// Refused by a validator or by the storage constraints: a dead letter.
+    Refuse {
+        envelope: Envelope,
+        violations: Vec<Violation>,
+    },
+    /// Not an envelope this code can read: a dead letter of the bytes, with whatever
+    /// provenance could be read.
+    Undecodable(Undecodable),
+}
+
+/// A message or envelope that could not be decoded.
+#[derive(Debug, Clone)]
+pub struct Undecodable {
+    pub raw: Vec<u8>,
+    pub reason: String,
+    pub app_id: Option<String>,
+    pub source: Option<String>,
+    pub event_id: Option<uuid::Uuid>,
+}
+
+impl Verdict {
+    /// Rows this verdict writes (an event with warnings is two).
+    pub fn rows(&self) -> usize {
+        match self {
+            Verdict::Store { warnings, .. } if !warnings.is_empty() => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The verdicts of a batch of messages, in delivery order.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub verdicts: Vec<Verdict>,
+    rows: usize,
+}
+
+impl Batch {
+    /// Rows this batch will write.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    fn push(&mut self, verdict: Verdict) {
+        self.rows += verdict.rows();
+        self.verdicts.push(verdict);
+    }
 }
 
 impl Pipeline {
-    pub fn new(validators: ValidatorSet, store: Store) -> Self {
-        Self { validators, store }
+    pub fn new(validators: ValidatorSet) -> Self {
+        Self { validators }
     }
 
-    /// Judges one message body (one or more events) into `judged`; returns the rows added.
-    pub fn judge(&self, body: &[u8], judged: &mut Judged) -> usize {
+    /// Judges one message body (one or more events) into `batch`.
+    pub fn judge(&self, body: &[u8], batch: &mut Batch) {
         match Message::decode(body) {
             Ok(envelopes) => {
-                let n = envelopes.len();
                 for envelope in envelopes {
-                    match envelope {
-                        Ok(envelope) => self.judge_envelope(envelope, judged),
-                        // One unreadable envelope fails alone, under its own application
-                        // and id when they could be read; its neighbours go on.
-                        Err(bad) => {
-                            metrics::counter!("eye_worker_dead_letters_total", "reason" => "undecodable")
-                                .increment(1);
-                            judged.dead_letters.push(bad_envelope(bad));
-                        }
-                    }
+                    // One unreadable envelope fails alone, under its own application and id
+                    // when they could be read; its neighbours go on.
+                    let verdict = match envelope {
+                        Ok(envelope) => self.judge_envelope(envelope),
+                        Err(bad) => Verdict::Undecodable(bad.into()),
+                    };
+                    batch.push(verdict);
                 }
-                n
             }
-            Err(e) => {
-                metrics::counter!("eye_worker_dead_letters_total", "reason" => "undecodable")
-                    .increment(1);
-                judged.dead_letters.push(undecodable(body, &e.to_string()));
-                1
-            }
+            Err(e) => batch.push(Verdict::Undecodable(Undecodable {
+                raw: body.to_vec(),
+                reason: e.to_string(),
+                app_id: None,
+                source: None,
+                event_id: None,
+            })),
         }
     }
 
-    fn judge_envelope(&self, envelope: Envelope, judged: &mut Judged) {
-        let subject = Subject {
-            app_id: &envelope.app_id,
-            source: &envelope.source,
-            received_at: envelope.received_at,
-            event: &envelope.event,
-        };
+    fn judge_envelope(&self, envelope: Envelope) -> Verdict {
         let mut violations = unstorable(&envelope);
         let mut warnings = Vec::new();
         if violations.is_empty() {
-            let judgement = self.validators.judge(&subject);
+            let judgement = self.validators.judge(&Subject {
+                app_id: &envelope.app_id,
+                source: &envelope.source,
+                received_at: envelope.received_at,
+                event: &envelope.event,
+            });
             violations = judgement.refusals;
             warnings = judgement.warnings;
         }
         if violations.is_empty() {
-            if !warnings.is_empty() {
+            if let Some(first) = warnings.first() {
                 // A rule in `warn` mode: the event is stored, and the violation recorded.
-                metrics::counter!("eye_worker_warnings_total", "reason" => warnings[0].validator.clone())
+                metrics::counter!("eye_worker_warnings_total", "reason" => first.validator.clone())
                     .increment(1);
-                judged
-                    .dead_letters
-                    .push(refused(&envelope, &warnings, dead_letter::KIND_WARNING));
             }
-            if let Some(plan) = read_model::plan_row(&envelope) {
-                judged.plans.push(plan);
-            }
-            judged.received_at.push(envelope.received_at);
-            judged.events.push(event_row(envelope));
-            return;
+            return Verdict::Store { envelope, warnings };
         }
         tracing::warn!(
             event_id = %envelope.event.id,
@@ -95,49 +135,22 @@ impl Pipeline {
             "reason" => violations[0].validator.clone()
         )
         .increment(1);
-        judged
-            .dead_letters
-            .push(refused(&envelope, &violations, dead_letter::KIND_INVALID));
-    }
-
-    /// Commits a judged batch in one transaction.
-    pub async fn commit(&self, judged: &Judged) -> Result<Committed, DbErr> {
-        self.store
-            .commit(
-                judged.events.clone(),
-                judged.dead_letters.clone(),
-                judged.plans.clone(),
-            )
-            .await
+        Verdict::Refuse {
+            envelope,
+            violations,
+        }
     }
 }
 
-/// The rows a batch turned into.
-#[derive(Debug, Clone, Default)]
-pub struct Judged {
-    pub events: Vec<event::ActiveModel>,
-    /// When each of `events` was accepted, for the received-to-stored lag.
-    pub received_at: Vec<chrono::DateTime<Utc>>,
-    pub dead_letters: Vec<dead_letter::ActiveModel>,
-    /// Provider plans to upsert into the read model, in the same transaction.
-    pub plans: Vec<PlanRow>,
-}
-
-impl Judged {
-    /// Rows this batch will write.
-    pub fn len(&self) -> usize {
-        self.events.len() + self.dead_letters.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn clear(&mut self) {
-        self.events.clear();
-        self.received_at.clear();
-        self.dead_letters.clear();
-        self.plans.clear();
+impl From<BadEnvelope> for Undecodable {
+    fn from(bad: BadEnvelope) -> Self {
+        Self {
+            raw: bad.raw.into_bytes(),
+            reason: bad.reason,
+            app_id: bad.app_id,
+            source: bad.source,
+            event_id: bad.event_id,
+        }
     }
 }
 
@@ -154,105 +167,10 @@ fn unstorable(envelope: &Envelope) -> Vec<Violation> {
         .collect()
 }
 
-fn event_row(envelope: Envelope) -> event::ActiveModel {
-    let e = envelope.event;
-    event::ActiveModel {
-        app_id: ActiveValue::Set(envelope.app_id),
-        id: ActiveValue::Set(e.id),
-        session_id: ActiveValue::Set(e.session_id),
-        category: ActiveValue::Set(e.category),
-        name: ActiveValue::Set(e.name),
-        data: ActiveValue::Set(Value::Object(e.data)),
-        timestamp: ActiveValue::Set(e.timestamp),
-        source: ActiveValue::Set(envelope.source.to_string()),
-        received_at: ActiveValue::Set(envelope.received_at),
-        stored_at: ActiveValue::NotSet,
-    }
-}
-
-/// The dead-letter row of an event: `kind` is invalid (refused) or warning (stored anyway).
-fn refused(envelope: &Envelope, violations: &[Violation], kind: &str) -> dead_letter::ActiveModel {
-    let first = &violations[0];
-    let now = Utc::now();
-    // An event refused for holding NUL characters cannot go into jsonb or text columns:
-    // it is kept byte for byte in `raw` instead.
-    let storable = violations.iter().all(|v| v.validator != STORAGE_RULE);
-    let text = |s: &str| (!s.contains('\0')).then(|| s.to_owned());
-    let (payload, raw) = if storable {
-        (serde_json::to_value(envelope).ok(), None)
-    } else {
-        (None, Some(envelope.to_json()))
-    };
-    dead_letter::ActiveModel {
-        id: ActiveValue::Set(Uuid::now_v7()),
-        kind: ActiveValue::Set(kind.into()),
-        app_id: ActiveValue::Set(text(&envelope.app_id)),
-        event_id: ActiveValue::Set(Some(envelope.event.id)),
-        source: ActiveValue::Set(text(&envelope.source.to_string())),
-        category: ActiveValue::Set(text(&envelope.event.category)),
-        name: ActiveValue::Set(text(&envelope.event.name)),
-        validator: ActiveValue::Set(Some(first.validator.clone())),
-        field: ActiveValue::Set(Some(first.field.clone())),
-        message: ActiveValue::Set(first.message.clone()),
-        reasons: ActiveValue::Set(serde_json::to_value(violations).unwrap_or_default()),
-        payload: ActiveValue::Set(payload),
-        raw: ActiveValue::Set(raw),
-        attempts: ActiveValue::NotSet,
-        first_seen: ActiveValue::Set(now),
-        last_seen: ActiveValue::Set(now),
-    }
-}
-
-/// The dead letter of one envelope that could not be read, kept byte for byte with whatever
-/// provenance could be read, so `/events/{id}/status` answers for it.
-fn bad_envelope(bad: BadEnvelope) -> dead_letter::ActiveModel {
-    tracing::warn!(
-        app_id = bad.app_id.as_deref().unwrap_or("-"),
-        event_id = ?bad.event_id,
-        reason = %bad.reason,
-        "undecodable envelope"
-    );
-    let mut row = undecodable(bad.raw.as_bytes(), &bad.reason);
-    let text = |s: Option<String>| s.filter(|s| !s.contains('\0'));
-    row.app_id = ActiveValue::Set(text(bad.app_id));
-    row.source = ActiveValue::Set(text(bad.source));
-    row.event_id = ActiveValue::Set(bad.event_id);
-    row.message = ActiveValue::Set(format!("cannot decode the event: {}", bad.reason));
-    row
-}
-
-fn undecodable(body: &[u8], reason: &str) -> dead_letter::ActiveModel {
-    tracing::warn!(bytes = body.len(), reason, "undecodable message");
-    let now = Utc::now();
-    // Keep the body as JSON too when it is JSON (a wrong shape rather than garbage); jsonb
-    // refuses NUL characters, so such bodies stay in `raw` only.
-    let payload = serde_json::from_slice::<Value>(body)
-        .ok()
-        .filter(|v| !storable::has_nul(v));
-    dead_letter::ActiveModel {
-        id: ActiveValue::Set(Uuid::now_v7()),
-        kind: ActiveValue::Set(dead_letter::KIND_UNDECODABLE.into()),
-        app_id: ActiveValue::Set(None),
-        event_id: ActiveValue::Set(None),
-        source: ActiveValue::Set(None),
-        category: ActiveValue::Set(None),
-        name: ActiveValue::Set(None),
-        validator: ActiveValue::Set(Some("envelope".into())),
-        field: ActiveValue::Set(None),
-        message: ActiveValue::Set(format!("cannot decode the message: {reason}")),
-        reasons: ActiveValue::Set(Value::Array(Vec::new())),
-        payload: ActiveValue::Set(payload),
-        raw: ActiveValue::Set(Some(body.to_vec())),
-        attempts: ActiveValue::NotSet,
-        first_seen: ActiveValue::Set(now),
-        last_seen: ActiveValue::Set(now),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn envelope(data: Value, timestamp: &str) -> Envelope {
         serde_json::from_value(json!({
@@ -276,5 +194,37 @@ mod tests {
         assert_eq!(unstorable(&nul)[0].field, "/data/a/1");
         let key = envelope(json!({"k\u{0}": 1}), "2024-01-01T00:00:00Z");
         assert_eq!(unstorable(&key)[0].field, "/data/k\\u0000");
+    }
+
+    #[test]
+    fn a_message_of_three_envelopes_with_one_bad_gives_three_verdicts() {
+        let pipeline = Pipeline::new(
+            crate::validation::Registry::builtin()
+                .build(&[])
+                .expect("no rules"),
+        );
+        let good = serde_json::to_value(envelope(json!({}), "2024-01-01T00:00:00Z")).expect("json");
+        let mut bad = good.clone();
+        bad["event"]["timestamp"] = json!("never");
+        let body = json!({"v": "1", "envelopes": [good, bad, good]}).to_string();
+        let mut batch = Batch::default();
+        pipeline.judge(body.as_bytes(), &mut batch);
+        pipeline.judge(b"not json", &mut batch);
+        let kinds: Vec<_> = batch
+            .verdicts
+            .iter()
+            .map(|v| match v {
+                Verdict::Store { .. } => "store",
+                Verdict::Refuse { .. } => "refuse",
+                Verdict::Undecodable(u) if u.app_id.is_some() => "bad envelope",
+                Verdict::Undecodable(_) => "undecodable",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["store", "bad envelope", "store", "undecodable"],
+            "{batch:?}"
+        );
+        assert_eq!(batch.len(), 4);
     }
 }

@@ -15,6 +15,7 @@ use crate::validation::{Registry, default_rules};
 pub struct Worker {
     settings: WorkerSettings,
     pipeline: Arc<Pipeline>,
+    store: Store,
 }
 
 impl Worker {
@@ -28,14 +29,15 @@ impl Worker {
         };
         let db = Database::connect(settings.database.connect_options()).await?;
         Ok(Self {
-            pipeline: Arc::new(Pipeline::new(validators, Store::new(db))),
+            pipeline: Arc::new(Pipeline::new(validators)),
+            store: Store::new(db),
             settings,
         })
     }
 
     /// Consumes until `shutdown` is cancelled; then finishes and acks the batch in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
-        consumer::run(&self.settings, self.pipeline, shutdown).await;
+        consumer::run(&self.settings, self.pipeline, self.store, shutdown).await;
         tracing::info!("worker stopped");
     }
 }

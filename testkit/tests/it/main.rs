@@ -10,4 +10,5 @@ mod ingest;
 mod promise;
 mod provider;
 mod read;
+mod storage_faults;
 mod worker;

@@ -98,6 +98,35 @@ async fn sigterm_finishes_the_batch_in_hand_and_loses_nothing() {
 }
 
 #[tokio::test]
+async fn sigterm_as_the_database_returns_acks_nothing_that_was_not_committed() {
+    let env = TestEnv::new().await;
+    let api = Arc::new(env.spawn_api().await);
+    let settings = [
+        ("EYE_WORKER_RETRY_MAX_SECS", "1"),
+        ("EYE_WORKER_BATCH_LINGER_MS", "5"),
+        ("EYE_WORKER_BATCH_SIZE", "50"),
+    ];
+    let mut first = env.spawn_worker_process_with(&settings);
+    let mut ids = post_stream(api.clone(), 200, 10).await.expect("posted");
+    assert_eq!(env.wait_for_events(200, WITHIN).await, 200);
+
+    env.take_database_down().await;
+    let during = post_stream(api.clone(), 1000, 20);
+    // Batches pile up, each commit failing and retrying.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Back, then stop at once: some commits give up, some later ones may succeed.
+    env.bring_database_back().await;
+    assert!(
+        first.terminate(Duration::from_secs(15)).await,
+        "clean exit on SIGTERM"
+    );
+    ids.extend(during.await.expect("posted"));
+
+    let _second = env.spawn_worker_process_with(&settings);
+    assert_exactly(&env, &ids).await;
+}
+
+#[tokio::test]
 async fn an_undecodable_message_is_dead_lettered_and_the_queue_keeps_flowing() {
     let env = TestEnv::new().await;
     let api = env.spawn_api().await;

@@ -59,8 +59,11 @@ pub fn plan_row(envelope: &Envelope) -> Option<PlanRow> {
 
 /// Upserts plans: the latest version (by when it was fetched) wins, `first_seen` stays, and
 /// `ever_online` never turns back to false. An older version arriving late changes nothing.
-pub async fn upsert<C: ConnectionTrait>(db: &C, rows: Vec<PlanRow>) -> Result<(), DbErr> {
-    let rows = latest_per_plan(rows);
+/// Rows must be unique per plan (see [`latest_per_plan`]).
+pub async fn upsert<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<provider_plan::ActiveModel>,
+) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -91,7 +94,7 @@ pub async fn upsert<C: ConnectionTrait>(db: &C, rows: Vec<PlanRow>) -> Result<()
 }
 
 /// PostgreSQL refuses an upsert touching one row twice: keep each plan's latest version.
-fn latest_per_plan(rows: Vec<PlanRow>) -> Vec<provider_plan::ActiveModel> {
+pub fn latest_per_plan(rows: Vec<PlanRow>) -> Vec<provider_plan::ActiveModel> {
     let mut latest: HashMap<(String, String, String), PlanRow> = HashMap::new();
     for row in rows {
         let newer = latest.get(&row.key).is_none_or(|old| old.seen <= row.seen);

@@ -1,7 +1,8 @@
 //! The only lapin user of the worker: consumes the events queue in batches, hands each batch
 //! to the pipeline, and acks it only after the commit.
 
-use std::collections::VecDeque;
+mod acks;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +16,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{Judged, Pipeline};
+use crate::pipeline::{Batch, Pipeline, Verdict};
 use crate::settings::WorkerSettings;
+use crate::storage::Store;
+use acks::Acks;
 
 /// Why a consuming session ended.
 #[derive(Debug, thiserror::Error)]
@@ -30,10 +33,15 @@ pub enum ConsumerError {
 }
 
 /// Consumes until `shutdown`, reconnecting with backoff when the broker goes away.
-pub async fn run(settings: &WorkerSettings, pipeline: Arc<Pipeline>, shutdown: CancellationToken) {
+pub async fn run(
+    settings: &WorkerSettings,
+    pipeline: Arc<Pipeline>,
+    store: Store,
+    shutdown: CancellationToken,
+) {
     let mut reconnect = backoff(settings.retry_max());
     while !shutdown.is_cancelled() {
-        match session(settings, &pipeline, &shutdown).await {
+        match session(settings, &pipeline, &store, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 let pause = reconnect.next().unwrap_or(settings.retry_max());
@@ -51,6 +59,7 @@ pub async fn run(settings: &WorkerSettings, pipeline: Arc<Pipeline>, shutdown: C
 async fn session(
     settings: &WorkerSettings,
     pipeline: &Arc<Pipeline>,
+    store: &Store,
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumerError> {
     let topology = settings.amqp.topology();
@@ -78,16 +87,17 @@ async fn session(
     let max_in_flight = usize::from(settings.commits_in_flight);
     // Commits run concurrently (PostgreSQL commits in parallel) but are acked strictly in
     // delivery order, so one `multiple` ack per batch stays correct.
-    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-    // Messages are judged as they arrive, so the batch in hand is rows, not raw bodies.
-    let mut judged = Judged::default();
-    let stopped_cleanly = loop {
+    let mut acks: Acks<JoinHandle<bool>> = Acks::default();
+    // Messages are judged as they arrive, so the batch in hand is verdicts, not raw bodies.
+    let mut batch = Batch::default();
+    'consume: loop {
         let first = tokio::select! {
             biased;
-            () = shutdown.cancelled() => break true,
-            done = oldest(&mut in_flight), if !in_flight.is_empty() => {
-                if !settle(&channel, &mut in_flight, done).await? {
-                    break false;
+            () = shutdown.cancelled() => break,
+            done = oldest(&mut acks), if !acks.is_empty() => {
+                settle(&channel, &mut acks, done).await?;
+                if acks.is_broken() {
+                    break;
                 }
                 continue;
             }
@@ -95,46 +105,45 @@ async fn session(
         };
         let mut last_tag = first.delivery_tag;
         let mut messages = 1;
-        pipeline.judge(&first.data, &mut judged);
+        pipeline.judge(&first.data, &mut batch);
         let deadline = Instant::now() + settings.batch_linger();
-        while judged.len() < batch_size {
+        while batch.len() < batch_size {
             match tokio::time::timeout_at(deadline, consumer.next()).await {
                 Ok(Some(delivery)) => {
                     let delivery = delivery?;
                     last_tag = delivery.delivery_tag;
                     messages += 1;
-                    pipeline.judge(&delivery.data, &mut judged);
+                    pipeline.judge(&delivery.data, &mut batch);
                 }
                 Ok(None) => return Err(ConsumerError::Cancelled),
                 Err(_linger_over) => break,
             }
         }
-        let batch = std::mem::take(&mut judged);
-        in_flight.push_back(InFlight {
-            commit: tokio::spawn(commit(
-                settings.retry_max(),
-                pipeline.clone(),
-                batch,
-                messages,
-                shutdown.clone(),
-            )),
-            last_tag,
-        });
-        while in_flight.len() >= max_in_flight {
-            let done = oldest(&mut in_flight).await;
-            if !settle(&channel, &mut in_flight, done).await? {
-                break;
+        let commit = tokio::spawn(commit(
+            settings.retry_max(),
+            store.clone(),
+            std::mem::take(&mut batch),
+            messages,
+            shutdown.clone(),
+        ));
+        acks.push(commit, last_tag);
+        while acks.len() >= max_in_flight {
+            let done = oldest(&mut acks).await;
+            settle(&channel, &mut acks, done).await?;
+            if acks.is_broken() {
+                break 'consume;
             }
         }
-    };
-    // Finish and ack the batches in hand, in order.
-    if stopped_cleanly {
-        while !in_flight.is_empty() {
-            let done = oldest(&mut in_flight).await;
-            if !settle(&channel, &mut in_flight, done).await? {
-                break;
-            }
-        }
+    }
+    // Finish and ack the batches in hand, in order, unless one of them failed: then nothing
+    // more may be acked, and closing the channel hands them all back.
+    while !acks.is_empty() && !acks.is_broken() {
+        let done = oldest(&mut acks).await;
+        settle(&channel, &mut acks, done).await?;
+    }
+    while let Some(commit) = acks.oldest() {
+        commit.abort();
+        acks.settle(false);
     }
     depth.abort();
     tracing::info!("consumer stopping");
@@ -144,34 +153,38 @@ async fn session(
     Ok(())
 }
 
-/// Commits a judged batch, retrying with backoff while the database fails. Returns false
-/// when shutdown came first.
+/// Commits a judged batch, retrying with backoff while the database is unavailable (rows
+/// it refuses are dead-lettered by the store, never retried). Returns false when shutdown
+/// came first.
 async fn commit(
     retry_max: Duration,
-    pipeline: Arc<Pipeline>,
-    judged: Judged,
+    store: Store,
+    batch: Batch,
     messages: usize,
     shutdown: CancellationToken,
 ) -> bool {
     let mut retry = backoff(retry_max);
     loop {
         let started = std::time::Instant::now();
-        match pipeline.commit(&judged).await {
+        match store.commit(&batch.verdicts).await {
             Ok(done) => {
                 metrics::histogram!("eye_worker_commit_seconds").record(started.elapsed());
-                metrics::histogram!("eye_worker_batch_rows").record(judged.len() as f64);
+                metrics::histogram!("eye_worker_batch_rows").record(batch.len() as f64);
                 metrics::counter!("eye_worker_events_stored_total").increment(done.stored);
                 metrics::counter!("eye_worker_events_duplicate_total").increment(done.duplicates);
                 let now = chrono::Utc::now();
                 let lag = metrics::histogram!("eye_worker_received_to_stored_seconds");
-                for received in &judged.received_at {
-                    lag.record((now - *received).as_seconds_f64());
+                for verdict in &batch.verdicts {
+                    if let Verdict::Store { envelope, .. } = verdict {
+                        lag.record((now - envelope.received_at).as_seconds_f64());
+                    }
                 }
                 tracing::debug!(
                     messages,
                     stored = done.stored,
                     duplicates = done.duplicates,
                     dead_lettered = done.dead_lettered,
+                    refused_by_database = done.refused_by_database,
                     "batch committed"
                 );
                 return true;
@@ -179,7 +192,7 @@ async fn commit(
             Err(e) => {
                 metrics::counter!("eye_worker_commit_failures_total").increment(1);
                 let pause = retry.next().unwrap_or(retry_max);
-                tracing::warn!(error = %e, ?pause, rows = judged.len(), "commit failed; retrying");
+                tracing::warn!(error = %e, ?pause, rows = batch.len(), "commit failed; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return false,
                     () = tokio::time::sleep(pause) => {},
@@ -189,40 +202,29 @@ async fn commit(
     }
 }
 
-/// A batch being committed, and the delivery tag that acks it.
-struct InFlight {
-    commit: JoinHandle<bool>,
-    last_tag: u64,
-}
-
 /// Waits for the oldest batch's commit; true when it committed.
-async fn oldest(in_flight: &mut VecDeque<InFlight>) -> bool {
-    match in_flight.front_mut() {
-        Some(front) => (&mut front.commit).await.unwrap_or(false),
+async fn oldest(acks: &mut Acks<JoinHandle<bool>>) -> bool {
+    match acks.oldest() {
+        Some(commit) => commit.await.unwrap_or(false),
         None => std::future::pending().await,
     }
 }
 
-/// Acks the oldest batch if its commit succeeded; false (stop consuming) if it did not,
-/// which only happens when shutdown interrupted its retries: it stays unacked for the
-/// broker to redeliver.
+/// Settles the oldest batch: acks it (and, `multiple`, every delivery before it) if it and
+/// every batch before it committed.
 async fn settle(
     channel: &Channel,
-    in_flight: &mut VecDeque<InFlight>,
+    acks: &mut Acks<JoinHandle<bool>>,
     committed: bool,
-) -> Result<bool, ConsumerError> {
-    let Some(done) = in_flight.pop_front() else {
-        return Ok(true);
-    };
-    if !committed {
-        return Ok(false);
+) -> Result<(), ConsumerError> {
+    if let Some(tag) = acks.settle(committed) {
+        // One ack covers the whole batch and every earlier one: this channel has a single
+        // consumer and batches are settled in delivery order.
+        channel
+            .basic_ack(tag, BasicAckOptions { multiple: true })
+            .await?;
     }
-    // One ack covers the whole batch and every earlier one: this channel has a single
-    // consumer and batches are settled in delivery order.
-    channel
-        .basic_ack(done.last_tag, BasicAckOptions { multiple: true })
-        .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Publishes the queue's depth as a gauge every few seconds.

@@ -1,0 +1,249 @@
+//! Storage of judged batches in PostgreSQL with sea-orm: the valid events, the dead letters
+//! and the provider plans of one batch are written in one transaction, idempotently. Rows the
+//! database refuses are isolated and dead-lettered with its message, so one bad row never
+//! holds up the rest.
+
+mod fault;
+mod rows;
+
+use std::ops::AddAssign;
+
+use eye_core::entity::{dead_letter, event, provider_plan};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, TransactionTrait,
+    TryInsertResult,
+};
+
+pub use fault::{Fault, classify};
+pub use rows::DATABASE_RULE;
+
+use crate::pipeline::Verdict;
+use crate::provider::read_model;
+use rows::Rows;
+
+/// PostgreSQL's limit of bind parameters in one statement (a u16 in the protocol).
+const MAX_PARAMS: usize = 65_535;
+
+/// What one commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// New event rows.
+    pub stored: u64,
+    /// Valid events whose (application, id) was already stored: retries and redeliveries.
+    pub duplicates: u64,
+    /// Dead letters written or, for a refused event seen before, updated.
+    pub dead_lettered: u64,
+    /// Verdicts the database refused, dead-lettered with its message instead.
+    pub refused_by_database: u64,
+}
+
+impl AddAssign for Committed {
+    fn add_assign(&mut self, other: Self) {
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.dead_lettered += other.dead_lettered;
+        self.refused_by_database += other.refused_by_database;
+    }
+}
+
+/// The events database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    /// Writes a batch. When the database refuses some of its rows (a [`Fault::Data`]), the
+    /// batch is split in halves until each refused verdict stands alone, the rest is stored,
+    /// and each refused one becomes a dead letter carrying the database's message. The error
+    /// returned is always transient: the caller retries the same batch, and storage being
+    /// idempotent, the parts already written are not written twice.
+    pub async fn commit(&self, verdicts: &[Verdict]) -> Result<Committed, DbErr> {
+        let first = match self.write(verdicts).await {
+            Err(e) => e,
+            done => return done,
+        };
+        let Fault::Data(_) = classify(&first) else {
+            return Err(first);
+        };
+        let mut done = Committed::default();
+        // Slices known to hold at least one refused row, and the database's message.
+        let mut failing = vec![(verdicts, first)];
+        while let Some((slice, error)) = failing.pop() {
+            if let [alone] = slice {
+                done += self.refuse_alone(alone, &error).await?;
+                continue;
+            }
+            let (left, right) = slice.split_at(slice.len() / 2);
+            for half in [left, right] {
+                match self.write(half).await {
+                    Ok(part) => done += part,
+                    Err(e) => match classify(&e) {
+                        Fault::Data(_) => failing.push((half, e)),
+                        Fault::Transient => return Err(e),
+                    },
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Dead-letters one verdict the database refused; if even the full dead letter is
+    /// refused, a minimal one (the bytes, the ids, a short message) that nothing can refuse.
+    async fn refuse_alone(&self, verdict: &Verdict, error: &DbErr) -> Result<Committed, DbErr> {
+        let message = match classify(error) {
+            Fault::Data(message) => message,
+            Fault::Transient => error.to_string(),
+        };
+        tracing::warn!(%message, "the database refused a row; dead-lettered");
+        metrics::counter!("eye_worker_dead_letters_total", "reason" => DATABASE_RULE).increment(1);
+        let mut last = None;
+        for minimal in [false, true] {
+            let row = rows::refused_by_database(verdict, &message, minimal);
+            match insert_dead_letters(&self.db, vec![row]).await {
+                Ok(()) => {
+                    return Ok(Committed {
+                        dead_lettered: 1,
+                        refused_by_database: 1,
+                        ..Committed::default()
+                    });
+                }
+                Err(e) if matches!(classify(&e), Fault::Data(_)) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        // Not reachable with a sound schema: the minimal row is ids, bytes and short text.
+        Err(last.unwrap_or_else(|| DbErr::Custom("dead letter refused".into())))
+    }
+
+    /// Writes the verdicts' rows in one transaction (a batch of events only, small enough for
+    /// one statement, needs none). Events already stored are skipped (ON CONFLICT DO NOTHING
+    /// on the primary key); a refused event seen before bumps its dead letter's `attempts`
+    /// and `last_seen` instead of adding a row.
+    async fn write(&self, verdicts: &[Verdict]) -> Result<Committed, DbErr> {
+        let rows = Rows::of(verdicts);
+        let offered = rows.events.len() as u64;
+        let dead_lettered = rows.dead_letters.len() as u64;
+        let one_statement = rows.dead_letters.is_empty()
+            && rows.plans.is_empty()
+            && rows.events.len() <= rows_per_statement::<event::Column>();
+        let stored = if one_statement {
+            // One statement is atomic by itself: no BEGIN and COMMIT round trips, which are
+            // most of the cost of the small batches of a low rate.
+            insert_events(&self.db, rows.events).await?
+        } else {
+            let txn = self.db.begin().await?;
+            let stored = insert_events(&txn, rows.events).await?;
+            insert_dead_letters(&txn, rows.dead_letters).await?;
+            let plans = read_model::latest_per_plan(rows.plans);
+            for chunk in chunks(plans, rows_per_statement::<provider_plan::Column>()) {
+                read_model::upsert(&txn, chunk).await?;
+            }
+            txn.commit().await?;
+            stored
+        };
+        Ok(Committed {
+            stored,
+            duplicates: offered - stored,
+            dead_lettered,
+            refused_by_database: 0,
+        })
+    }
+}
+
+/// Rows of an entity that fit in one statement's bind parameters.
+fn rows_per_statement<C: Iterable>() -> usize {
+    MAX_PARAMS / C::iter().count().max(1)
+}
+
+/// `rows` in chunks of at most `size`, without copying them.
+fn chunks<T>(mut rows: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(rows.len() / size + 1);
+    while rows.len() > size {
+        let rest = rows.split_off(size);
+        out.push(std::mem::replace(&mut rows, rest));
+    }
+    if !rows.is_empty() {
+        out.push(rows);
+    }
+    out
+}
+
+/// Inserts the events not stored yet (ON CONFLICT DO NOTHING); how many were new.
+async fn insert_events<C: ConnectionTrait>(
+    db: &C,
+    events: Vec<event::ActiveModel>,
+) -> Result<u64, DbErr> {
+    let mut stored = 0;
+    for chunk in chunks(events, rows_per_statement::<event::Column>()) {
+        stored += match event::Entity::insert_many(chunk)
+            .on_conflict_do_nothing()
+            .exec_without_returning(db)
+            .await?
+        {
+            TryInsertResult::Inserted(n) => n,
+            TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
+        };
+    }
+    Ok(stored)
+}
+
+/// Upserts dead letters: a refused event seen before bumps `attempts` and `last_seen`.
+async fn insert_dead_letters<C: ConnectionTrait>(
+    db: &C,
+    dead_letters: Vec<dead_letter::ActiveModel>,
+) -> Result<(), DbErr> {
+    use dead_letter::Column as D;
+    for chunk in chunks(dead_letters, rows_per_statement::<D>()) {
+        let on_conflict = OnConflict::columns([D::AppId, D::EventId])
+            .update_columns([
+                D::Validator,
+                D::Field,
+                D::Message,
+                D::Reasons,
+                D::Payload,
+                D::LastSeen,
+            ])
+            .value(
+                D::Attempts,
+                Expr::cust("dead_letters.attempts + excluded.attempts"),
+            )
+            .to_owned();
+        dead_letter::Entity::insert_many(chunk)
+            .on_conflict(on_conflict)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_keep_every_row_in_order_within_the_size() {
+        for (n, size) in [(0, 3), (1, 3), (3, 3), (7, 3), (10, 1)] {
+            let rows: Vec<usize> = (0..n).collect();
+            let out = chunks(rows.clone(), size);
+            assert!(out.iter().all(|c| !c.is_empty() && c.len() <= size));
+            assert_eq!(out.concat(), rows);
+        }
+    }
+
+    #[test]
+    fn every_entity_fits_a_statement_of_thousands_of_rows() {
+        assert!(rows_per_statement::<event::Column>() >= 4_000);
+        assert!(rows_per_statement::<dead_letter::Column>() >= 4_000);
+    }
+}
