@@ -8,5 +8,6 @@ mod errors;
 mod health;
 mod ingest;
 mod provider;
+mod publish;
 mod read;
 mod worker;
