@@ -31,9 +31,7 @@ pub enum PublishError {
     Blocked,
     #[error("too many events are waiting to be published")]
     Overloaded,
-    #[error(
-        "no message could take the event within {0:?} (the broker is slow); it was not published"
-    )]
+    #[error("no message could take the event within {0:?} (the broker is slow)")]
     NotPublished(Duration),
     #[error("the broker did not confirm within {0:?}")]
     Timeout(Duration),
