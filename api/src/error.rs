@@ -29,6 +29,15 @@ pub enum ApiError {
     Timeout,
     #[error("the event queue is unavailable: {0}")]
     Unavailable(String, u32),
+    /// The event's message reached the broker but was not confirmed: it may be stored.
+    #[error(
+        "the event queue is unavailable: {reason}; the event may have been stored: retry with the same id ({id}), never without it"
+    )]
+    MayBeStored {
+        reason: String,
+        id: uuid::Uuid,
+        retry_after: u32,
+    },
     #[error("too many events for this application: retry after the Retry-After delay")]
     RateLimited {
         /// This replica's bucket size (`RateLimit-Limit`).
@@ -67,6 +76,11 @@ pub struct Detail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, example = "expired")]
     pub reason: Option<&'a str>,
+    /// The event's id when a 503 cannot tell whether the event was stored: retry with this
+    /// `id` (the store keeps one row per id). Absent from a 503, nothing was stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub id: Option<uuid::Uuid>,
 }
 
 impl ApiError {
@@ -84,7 +98,9 @@ impl ApiError {
             ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            ApiError::Unavailable(..) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Unavailable(..) | ApiError::MayBeStored { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::AuthStateStale => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -100,6 +116,9 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Internal(e) => tracing::error!(error = ?e, "request failed"),
             ApiError::Unavailable(reason, _) => tracing::warn!(%reason, "answering 503"),
+            ApiError::MayBeStored { reason, id, .. } => {
+                tracing::warn!(%reason, %id, "answering 503, the event may be stored");
+            }
             ApiError::AuthStateStale => tracing::warn!("answering 503: revocation state stale"),
             _ => tracing::debug!(error = %self, "request refused"),
         }
@@ -117,6 +136,10 @@ impl IntoResponse for ApiError {
                     ApiError::Unauthorized(auth) => Some(auth.reason()),
                     _ => None,
                 },
+                id: match &self {
+                    ApiError::MayBeStored { id, .. } => Some(*id),
+                    _ => None,
+                },
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -127,7 +150,7 @@ impl IntoResponse for ApiError {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            ApiError::Unavailable(_, retry_after) => {
+            ApiError::Unavailable(_, retry_after) | ApiError::MayBeStored { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             ApiError::Timeout | ApiError::AuthStateStale => {

@@ -24,7 +24,16 @@ pub async fn accept(
     })?;
     state.publisher.publish(&envelope).await.map_err(|e| {
         metrics::counter!("eye_events_refused_total", "reason" => "unavailable").increment(1);
-        ApiError::Unavailable(e.to_string(), state.retry_after_secs)
+        let retry_after = state.retry_after_secs;
+        if e.may_be_stored() {
+            ApiError::MayBeStored {
+                reason: e.to_string(),
+                id: envelope.event.id,
+                retry_after,
+            }
+        } else {
+            ApiError::Unavailable(format!("{e}; the event was not stored"), retry_after)
+        }
     })?;
     metrics::counter!("eye_events_accepted_total").increment(1);
     Ok((envelope.event.id, quota))

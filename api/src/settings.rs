@@ -171,6 +171,15 @@ pub struct PublishSettings {
         default_value_t = 16_384
     )]
     pub queue_capacity: usize,
+    /// Bytes of serialized events that may wait for a message before new ones get 503: the
+    /// count alone would let 16k large events hold a gigabyte while the broker is slow.
+    /// At least twice the body limit, so that any one event fits.
+    #[arg(
+        long = "publish-queue-bytes",
+        env = "EYE_PUBLISH_QUEUE_BYTES",
+        default_value_t = 64 * 1_048_576
+    )]
+    pub queue_bytes: usize,
     /// `Retry-After` seconds sent with a 503.
     #[arg(
         long = "retry-after-secs",
@@ -183,6 +192,27 @@ pub struct PublishSettings {
 impl PublishSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+impl ApiSettings {
+    /// Refuses publishing settings that contradict the rest: a queue too small in bytes for
+    /// the largest event (which would then get 503 forever), and a publish timeout that the
+    /// request timeout would cut short with a bare 503 (which cannot say whether the event
+    /// may be stored).
+    pub fn check_publish(&self) -> Result<(), SettingsError> {
+        let largest = 2 * self.max_body_bytes as usize;
+        if self.publish.queue_bytes < largest {
+            return Err(SettingsError(format!(
+                "EYE_PUBLISH_QUEUE_BYTES must be at least twice EYE_MAX_BODY_BYTES ({largest})"
+            )));
+        }
+        if self.publish.timeout() >= self.request_timeout() {
+            return Err(SettingsError::new(
+                "EYE_PUBLISH_TIMEOUT_MS must be below EYE_REQUEST_TIMEOUT_SECS",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -257,5 +287,53 @@ impl JwtSettings {
             None => keys[0].0.clone(),
         };
         Ok(KeyRing { keys, signing_kid })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        settings: ApiSettings,
+    }
+
+    fn settings(args: &[&str]) -> ApiSettings {
+        Flags::parse_from(std::iter::once("eye-api").chain(args.iter().copied())).settings
+    }
+
+    #[test]
+    fn a_publish_queue_smaller_in_bytes_than_two_bodies_is_refused() {
+        let ok = [
+            "--max-body-bytes",
+            "65536",
+            "--publish-queue-bytes",
+            "131072",
+        ];
+        assert!(settings(&ok).check_publish().is_ok());
+        let small = [
+            "--max-body-bytes",
+            "65536",
+            "--publish-queue-bytes",
+            "131071",
+        ];
+        let refused = settings(&small).check_publish().map_err(|e| e.to_string());
+        assert!(refused.is_err_and(|e| e.contains("EYE_PUBLISH_QUEUE_BYTES")));
+    }
+
+    #[test]
+    fn a_publish_timeout_the_request_timeout_would_cut_short_is_refused() {
+        let cut = [
+            "--publish-timeout-ms",
+            "10000",
+            "--request-timeout-secs",
+            "10",
+        ];
+        let refused = settings(&cut).check_publish().map_err(|e| e.to_string());
+        assert!(refused.is_err_and(|e| e.contains("EYE_PUBLISH_TIMEOUT_MS")));
     }
 }

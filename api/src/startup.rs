@@ -41,6 +41,7 @@ impl Application {
     /// the broker and the database in the background.
     pub async fn build(settings: ApiSettings) -> anyhow::Result<Self> {
         settings.jwt.check()?;
+        settings.check_publish()?;
         // Bind first: a taken port fails the start before any connection is opened.
         let listener = TcpListener::bind(settings.http_addr).await?;
         let jwt = Jwt::new(&settings.jwt)?;

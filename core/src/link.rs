@@ -19,8 +19,10 @@ use crate::amqp;
 use crate::queue::{CONTENT_TYPE, EVENT_ROUTING_KEY};
 use crate::settings::AmqpSettings;
 
-/// Why an event was not confirmed. Every variant means "not accepted": nothing was promised
-/// and the client must retry (with the same `id`, to be safe from duplicates).
+/// Why an event was not confirmed: nothing was promised. [`PublishError::may_be_stored`]
+/// tells the two cases a client must hear apart: the event never left (safe to retry in
+/// any way) or its message reached the broker unconfirmed (it may be stored: retry with the
+/// same `id`, or it will be stored twice).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
     #[error("not connected to the broker")]
@@ -29,6 +31,8 @@ pub enum PublishError {
     Blocked,
     #[error("too many events are waiting to be published")]
     Overloaded,
+    #[error("no message could take the event within {0:?} (the broker is slow)")]
+    NotPublished(Duration),
     #[error("the broker did not confirm within {0:?}")]
     Timeout(Duration),
     #[error("the broker refused the message ({0})")]
@@ -37,6 +41,15 @@ pub enum PublishError {
     Broker,
     #[error("the publisher is shutting down")]
     Closed,
+}
+
+impl PublishError {
+    /// Whether the message may have reached the broker and be stored in spite of the error:
+    /// a confirm that did not come in time, or a connection lost while waiting for it. A
+    /// refusal (nack, unroutable) means the broker did not take the message.
+    pub fn may_be_stored(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::Broker)
+    }
 }
 
 /// AMQP delivery mode of messages that survive a broker restart.

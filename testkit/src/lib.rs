@@ -7,6 +7,7 @@ mod api;
 mod apps;
 mod broker;
 mod provider;
+mod proxy;
 mod worker;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 pub use api::{TestApi, jwt, seed_event, token_for};
 pub use provider::{FIXTURES, ProviderSim, Reply, fixture};
+pub use proxy::BrokerProxy;
 pub use worker::{TestWorker, WorkerProcess};
 
 /// PostgreSQL server the tests use (database name is replaced per test).

@@ -12,6 +12,11 @@
 //! enough events wait (`spill_events`) or the first has waited `spill_after`: at moderate
 //! rates one message at a time then carries everything, and the broker does less work for
 //! the same events; under load the other slots still open at once.
+//!
+//! An event whose request gave up (timed out or went away) before the batcher took it is
+//! dropped unpublished (see `waiting`), and the waiting queue is bounded in events and bytes.
+
+mod waiting;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,19 +27,16 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use crate::settings::PublishSettings;
 use eye_core::link::LinkSlot;
+use waiting::{ByteBudget, Fate, Pending};
 
 pub use eye_core::link::PublishError;
-
-/// An event waiting for its message's confirm.
-struct Pending {
-    envelope: Vec<u8>,
-    done: oneshot::Sender<Result<(), PublishError>>,
-}
 
 /// Publishes envelopes with confirms, batching concurrent ones into one message.
 #[derive(Clone)]
 pub struct Publisher {
     queue: mpsc::Sender<Pending>,
+    /// Bytes of the envelopes in `queue`.
+    queued_bytes: Arc<ByteBudget>,
     link: Arc<LinkSlot>,
     timeout: Duration,
 }
@@ -45,20 +47,12 @@ impl Publisher {
     pub fn start(amqp: AmqpSettings, settings: &PublishSettings) -> Self {
         let link = LinkSlot::start(amqp, settings.channels, "eye-api");
         let (queue, waiting) = mpsc::channel(settings.queue_capacity);
-        let batcher = Batcher {
-            link: link.clone(),
-            max_events: usize::from(settings.max_batch_events),
-            max_bytes: settings.max_batch_bytes as usize,
-            slots: usize::from(settings.in_flight),
-            in_flight: Arc::new(Semaphore::new(usize::from(settings.in_flight))),
-            confirmed: Arc::new(Notify::new()),
-            spill_events: usize::from(settings.spill_events),
-            spill_after: Duration::from_micros(settings.spill_after_us),
-            timeout: settings.timeout(),
-        };
+        let queued_bytes = Arc::new(ByteBudget::new(settings.queue_bytes));
+        let batcher = Batcher::new(link.clone(), queued_bytes.clone(), settings);
         tokio::spawn(batcher.run(waiting));
         Self {
             queue,
+            queued_bytes,
             link,
             timeout: settings.timeout(),
         }
@@ -70,24 +64,41 @@ impl Publisher {
     }
 
     /// Publishes one envelope; Ok only once the broker confirmed the message holding it.
+    /// Past the publish timeout, an event not yet taken into a message never will be
+    /// ([`PublishError::NotPublished`]); one already taken may be stored
+    /// ([`PublishError::Timeout`]).
     pub async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
         if !self.link.is_up() {
             return Err(PublishError::NotConnected);
         }
+        let envelope = envelope.to_json();
+        let bytes = envelope.len();
+        if !self.queued_bytes.reserve(bytes) {
+            return Err(PublishError::Overloaded);
+        }
         let (done, confirmed) = oneshot::channel();
-        self.queue
-            .try_send(Pending {
-                envelope: envelope.to_json(),
-                done,
-            })
-            .map_err(|e| match e {
+        let fate = Fate::default();
+        if let Err(e) = self
+            .queue
+            .try_send(Pending::new(envelope, done, fate.clone()))
+        {
+            self.queued_bytes.release(bytes);
+            return Err(match e {
                 mpsc::error::TrySendError::Full(_) => PublishError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => PublishError::Closed,
-            })?;
-        match tokio::time::timeout(self.timeout, confirmed).await {
-            Err(_) => Err(PublishError::Timeout(self.timeout)),
-            Ok(Err(_dropped)) => Err(PublishError::Closed),
-            Ok(Ok(result)) => result,
+            });
+        }
+        let given_up = match tokio::time::timeout(self.timeout, confirmed).await {
+            Ok(Ok(result)) => return result,
+            Err(_elapsed) => PublishError::NotPublished(self.timeout),
+            Ok(Err(_dropped)) => PublishError::Closed,
+        };
+        if fate.give_up() {
+            // The batcher has not taken it and now never will.
+            Err(given_up)
+        } else {
+            // Taken into a message whose confirm did not come (in time): it may be stored.
+            Err(PublishError::Timeout(self.timeout))
         }
     }
 
@@ -100,6 +111,7 @@ impl Publisher {
 /// Forms messages from waiting events and publishes them.
 struct Batcher {
     link: Arc<LinkSlot>,
+    queued_bytes: Arc<ByteBudget>,
     max_events: usize,
     max_bytes: usize,
     /// Messages that may await their confirm at once: `in_flight`'s permits.
@@ -113,6 +125,21 @@ struct Batcher {
 }
 
 impl Batcher {
+    fn new(link: Arc<LinkSlot>, queued_bytes: Arc<ByteBudget>, settings: &PublishSettings) -> Self {
+        Self {
+            link,
+            queued_bytes,
+            max_events: usize::from(settings.max_batch_events),
+            max_bytes: settings.max_batch_bytes as usize,
+            slots: usize::from(settings.in_flight),
+            in_flight: Arc::new(Semaphore::new(usize::from(settings.in_flight))),
+            confirmed: Arc::new(Notify::new()),
+            spill_events: usize::from(settings.spill_events),
+            spill_after: Duration::from_micros(settings.spill_after_us),
+            timeout: settings.timeout(),
+        }
+    }
+
     async fn run(self, mut waiting: mpsc::Receiver<Pending>) {
         loop {
             // Wait for a free slot first: while all are busy, events accumulate and the next
@@ -120,8 +147,14 @@ impl Batcher {
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 return;
             };
-            let Some(first) = waiting.recv().await else {
-                return;
+            let first = loop {
+                let Some(next) = waiting.recv().await else {
+                    return;
+                };
+                if next.take() {
+                    break next;
+                }
+                self.drop_unpublished(&next);
             };
             let mut bytes = first.envelope.len();
             let mut batch = vec![first];
@@ -129,10 +162,7 @@ impl Batcher {
             loop {
                 while batch.len() < self.max_events && bytes < self.max_bytes {
                     match waiting.try_recv() {
-                        Ok(next) => {
-                            bytes += next.envelope.len();
-                            batch.push(next);
-                        }
+                        Ok(next) => self.gather(next, &mut batch, &mut bytes),
                         Err(_) => break,
                     }
                 }
@@ -148,15 +178,14 @@ impl Batcher {
                 tokio::select! {
                     () = tokio::time::sleep_until(held_until) => break,
                     next = waiting.recv() => match next {
-                        Some(next) => {
-                            bytes += next.envelope.len();
-                            batch.push(next);
-                        }
+                        Some(next) => self.gather(next, &mut batch, &mut bytes),
                         None => break,
                     },
                     () = self.confirmed.notified() => {}
                 }
             }
+            // The batch left the waiting queue: its bytes go back at once, not per event.
+            self.queued_bytes.release(bytes);
             let link = self.link.clone();
             let timeout = self.timeout;
             let confirmed = self.confirmed.clone();
@@ -167,12 +196,89 @@ impl Batcher {
                 metrics::histogram!("eye_publish_confirm_seconds").record(started.elapsed());
                 metrics::histogram!("eye_publish_batch_events").record(batch.len() as f64);
                 for pending in batch {
-                    // A request that gave up (timeout) no longer listens; nothing to do.
+                    // A request that timed out meanwhile answered "may be stored" itself.
                     let _ = pending.done.send(result.clone());
                 }
                 drop(permit);
                 confirmed.notify_one();
             });
         }
+    }
+
+    /// Adds `next` to the batch if its request still waits, or drops it unpublished.
+    fn gather(&self, next: Pending, batch: &mut Vec<Pending>, bytes: &mut usize) {
+        if next.take() {
+            *bytes += next.envelope.len();
+            batch.push(next);
+        } else {
+            self.drop_unpublished(&next);
+        }
+    }
+
+    /// An event whose request gave up leaves the queue unpublished (its bytes at once: the
+    /// batcher may wait for the next event long).
+    fn drop_unpublished(&self, pending: &Pending) {
+        self.queued_bytes.release(pending.envelope.len());
+        metrics::counter!("eye_publish_given_up_total").increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use eye_core::Secret;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        publish: PublishSettings,
+    }
+
+    /// Without a broker every message fails at once (not connected), which is enough to see
+    /// who was in it: a request in a message hears the failure, a skipped one only sees its
+    /// sender dropped.
+    #[tokio::test]
+    async fn the_batcher_never_publishes_an_event_whose_request_gave_up() {
+        let nowhere = AmqpSettings {
+            url: Secret::new("amqp://guest:guest@127.0.0.1:1/%2f".into()),
+            namespace: "unit".into(),
+            connect_timeout_secs: 1,
+        };
+        let link = LinkSlot::start(nowhere, 1, "unit");
+        let queued_bytes = Arc::new(ByteBudget::new(1000));
+        let settings = Flags::parse_from(["unit"]).publish;
+        let batcher = Batcher::new(link.clone(), queued_bytes.clone(), &settings);
+        let (queue, waiting) = mpsc::channel(8);
+        let mut answers = Vec::new();
+        let mut fates = Vec::new();
+        for _ in 0..4 {
+            let (done, confirmed) = oneshot::channel();
+            let fate = Fate::default();
+            assert!(queued_bytes.reserve(100));
+            let sent = queue.try_send(Pending::new(vec![b'{'; 100], done, fate.clone()));
+            assert!(sent.is_ok());
+            answers.push(confirmed);
+            fates.push(fate);
+        }
+        // Request 1 timed out, request 2 went away, both before the batcher ran.
+        assert!(fates[1].give_up());
+        drop(answers.remove(2));
+        tokio::spawn(batcher.run(waiting));
+        let mut heard = Vec::new();
+        for answer in answers {
+            heard.push(match answer.await {
+                Ok(Err(PublishError::NotConnected)) => "in a message",
+                Err(_dropped) => "dropped unpublished",
+                Ok(other) => panic!("unexpected {other:?}"),
+            });
+        }
+        assert_eq!(
+            heard,
+            ["in a message", "dropped unpublished", "in a message"]
+        );
+        assert!(queued_bytes.reserve(1000), "every byte went back");
+        link.stop();
     }
 }

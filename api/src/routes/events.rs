@@ -49,7 +49,7 @@ pub struct Accepted {
         (status = 415, description = "Content-Type is not application/json", body = crate::error::Body),
         (status = 422, description = "A field is missing or wrong; `field` names it", body = crate::error::Body),
         (status = 429, description = "The application is over its rate limit; see Retry-After and RateLimit-*", body = crate::error::Body),
-        (status = 503, description = "The broker is unavailable, or the revocation state is stale; see Retry-After", body = crate::error::Body),
+        (status = 503, description = "The broker is unavailable or slow, the publisher's queue is full, or the revocation state is stale; see Retry-After. Without `id` in the error the event was not stored; with it, it may have been: retry with that id", body = crate::error::Body),
     )
 )]
 pub(crate) async fn post_event(

@@ -9,6 +9,7 @@ mod health;
 mod ingest;
 mod promise;
 mod provider;
+mod publish;
 mod read;
 mod storage_faults;
 mod worker;
