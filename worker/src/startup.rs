@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
 use crate::pipeline::Pipeline;
+use crate::provider::read_model::PlanProjection;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
 use crate::validation::{Registry, default_rules};
@@ -30,7 +31,7 @@ impl Worker {
         let db = Database::connect(settings.database.connect_options()).await?;
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators)),
-            store: Store::new(db),
+            store: Store::new(db, vec![Arc::new(PlanProjection)]),
             settings,
         })
     }

@@ -1,5 +1,5 @@
-//! The provider plan read model, written by the workers in the same transaction as the
-//! events: the pipeline's hook for `provider:` plan events.
+//! The provider plan read model (what `/search` serves), a [`Projection`] of stored plan
+//! events written in the same transaction as them.
 
 use std::collections::HashMap;
 
@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 
 use eye_core::entity::provider_plan;
 use eye_core::{Envelope, Source};
+use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveValue, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
 
 use super::PlanRecord;
 use super::record::{CATEGORY, PLAN_NAME};
+use crate::storage::{Projection, chunks, rows_per_statement};
 
 /// A read-model row with its key and version, so a batch can keep each plan's latest.
 #[derive(Debug, Clone)]
@@ -19,6 +21,32 @@ pub struct PlanRow {
     key: (String, String, String),
     seen: DateTime<Utc>,
     row: provider_plan::ActiveModel,
+}
+
+/// Plans, by (provider, base plan, plan): the latest version of each.
+#[derive(Debug)]
+pub struct PlanProjection;
+
+impl Projection for PlanProjection {
+    fn follows(&self, envelope: &Envelope) -> bool {
+        matches!(envelope.source, Source::Provider(_))
+            && envelope.event.category == CATEGORY
+            && envelope.event.name == PLAN_NAME
+    }
+
+    fn write<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        stored: Vec<&'a Envelope>,
+    ) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(async move {
+            let rows = latest_per_plan(stored.into_iter().filter_map(plan_row).collect());
+            for chunk in chunks(rows, rows_per_statement::<provider_plan::Column>()) {
+                upsert(txn, chunk).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// The read-model row of a plan event, or `None` for any other event.

@@ -4,11 +4,13 @@
 //! holds up the rest.
 
 mod fault;
+mod projection;
 mod rows;
 
 use std::ops::AddAssign;
+use std::sync::Arc;
 
-use eye_core::entity::{dead_letter, event, provider_plan};
+use eye_core::entity::{dead_letter, event};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, TransactionTrait,
@@ -16,10 +18,10 @@ use sea_orm::{
 };
 
 pub use fault::{Fault, classify};
+pub use projection::Projection;
 pub use rows::DATABASE_RULE;
 
 use crate::pipeline::Verdict;
-use crate::provider::read_model;
 use rows::Rows;
 
 /// PostgreSQL's limit of bind parameters in one statement (a u16 in the protocol).
@@ -47,15 +49,16 @@ impl AddAssign for Committed {
     }
 }
 
-/// The events database.
+/// The events database, and the read models that follow stored events.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    projections: Vec<Arc<dyn Projection>>,
 }
 
 impl Store {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, projections: Vec<Arc<dyn Projection>>) -> Self {
+        Self { db, projections }
     }
 
     /// Whether the database answers.
@@ -131,11 +134,11 @@ impl Store {
     /// on the primary key); a refused event seen before bumps its dead letter's `attempts`
     /// and `last_seen` instead of adding a row.
     async fn write(&self, verdicts: &[Verdict]) -> Result<Committed, DbErr> {
-        let rows = Rows::of(verdicts);
+        let rows = Rows::of(verdicts, &self.projections);
         let offered = rows.events.len() as u64;
         let dead_lettered = rows.dead_letters.len() as u64;
         let one_statement = rows.dead_letters.is_empty()
-            && rows.plans.is_empty()
+            && !rows.projects()
             && rows.events.len() <= rows_per_statement::<event::Column>();
         let stored = if one_statement {
             // One statement is atomic by itself: no BEGIN and COMMIT round trips, which are
@@ -145,9 +148,10 @@ impl Store {
             let txn = self.db.begin().await?;
             let stored = insert_events(&txn, rows.events).await?;
             insert_dead_letters(&txn, rows.dead_letters).await?;
-            let plans = read_model::latest_per_plan(rows.plans);
-            for chunk in chunks(plans, rows_per_statement::<provider_plan::Column>()) {
-                read_model::upsert(&txn, chunk).await?;
+            for (projection, stored) in self.projections.iter().zip(rows.projected) {
+                if !stored.is_empty() {
+                    projection.write(&txn, stored).await?;
+                }
             }
             txn.commit().await?;
             stored
@@ -162,12 +166,12 @@ impl Store {
 }
 
 /// Rows of an entity that fit in one statement's bind parameters.
-fn rows_per_statement<C: Iterable>() -> usize {
+pub fn rows_per_statement<C: Iterable>() -> usize {
     MAX_PARAMS / C::iter().count().max(1)
 }
 
 /// `rows` in chunks of at most `size`, without copying them.
-fn chunks<T>(mut rows: Vec<T>, size: usize) -> Vec<Vec<T>> {
+pub fn chunks<T>(mut rows: Vec<T>, size: usize) -> Vec<Vec<T>> {
     let mut out = Vec::with_capacity(rows.len() / size + 1);
     while rows.len() > size {
         let rest = rows.split_off(size);

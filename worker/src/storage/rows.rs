@@ -11,25 +11,29 @@ use sea_orm::ActiveValue;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::Projection;
 use crate::pipeline::{Undecodable, Verdict};
-use crate::provider::read_model::{self, PlanRow};
 use crate::validation::Violation;
 
 /// Validator name on the dead letter of an event the database itself refused.
 pub const DATABASE_RULE: &str = "database";
 
 /// The rows of a slice of verdicts.
-#[derive(Debug, Default)]
-pub struct Rows {
+#[derive(Debug)]
+pub struct Rows<'a> {
     pub events: Vec<event::ActiveModel>,
     pub dead_letters: Vec<dead_letter::ActiveModel>,
-    /// Provider plans to upsert into the read model, in the same transaction.
-    pub plans: Vec<PlanRow>,
+    /// For each projection, the stored events it follows.
+    pub projected: Vec<Vec<&'a Envelope>>,
 }
 
-impl Rows {
-    pub fn of(verdicts: &[Verdict]) -> Self {
-        let mut rows = Rows::default();
+impl<'a> Rows<'a> {
+    pub fn of(verdicts: &'a [Verdict], projections: &[std::sync::Arc<dyn Projection>]) -> Self {
+        let mut rows = Rows {
+            events: Vec::with_capacity(verdicts.len()),
+            dead_letters: Vec::new(),
+            projected: vec![Vec::new(); projections.len()],
+        };
         for verdict in verdicts {
             match verdict {
                 Verdict::Store { envelope, warnings } => {
@@ -40,8 +44,10 @@ impl Rows {
                             dead_letter::KIND_WARNING,
                         ));
                     }
-                    if let Some(plan) = read_model::plan_row(envelope) {
-                        rows.plans.push(plan);
+                    for (projection, followed) in projections.iter().zip(&mut rows.projected) {
+                        if projection.follows(envelope) {
+                            followed.push(envelope);
+                        }
                     }
                     rows.events.push(event_row(envelope));
                 }
@@ -57,6 +63,11 @@ impl Rows {
         }
         rows.dead_letters = unique_dead_letters(std::mem::take(&mut rows.dead_letters));
         rows
+    }
+
+    /// Whether any projection has rows to write.
+    pub fn projects(&self) -> bool {
+        self.projected.iter().any(|p| !p.is_empty())
     }
 }
 
