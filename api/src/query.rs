@@ -136,7 +136,7 @@ impl Cursor {
     }
 
     /// The cursor `encode` wrote, or None: not base64, not 24 bytes, or a time outside
-    /// [`eye_core::timestamp::YEARS`] (PostgreSQL would fail the query on year 200000).
+    /// [`eye_core::timestamp::YEARS`] (PostgreSQL fails a query given 5000 BC).
     pub fn decode(text: &str) -> Option<Self> {
         let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
         let (micros, id) = raw.split_first_chunk::<8>()?;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Datelike, Utc};
 /// The years (in UTC) the Eye stores and reads. PostgreSQL's timestamps reach further (4713 BC
 /// to 294276 AD), but RFC 3339 and the seed's form write four-digit years only, so an instant
 /// outside these years could be stored and never written back; and a value PostgreSQL cannot
-/// hold (a forged cursor's year 200000) would fail the query instead of being refused.
+/// hold (a forged cursor's 5000 BC) would fail the query instead of being refused.
 pub const YEARS: RangeInclusive<i32> = 1..=9999;
 
 /// An instant that parsed but lies outside [`YEARS`].

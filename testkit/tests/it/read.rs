@@ -235,9 +235,9 @@ fn cursor_at(micros: i64) -> String {
     forged_cursor(&raw)
 }
 
-/// Found by hand, then by `make fuzz`'s extreme phase: a cursor holding year 200000 made
-/// PostgreSQL fail the query (500), and a time like `0001-01-01T00:00:00+00:01` (year 0 in
-/// UTC) was sent to it as is. Every time a read is given is within the years the Eye keeps.
+/// A forged cursor holding 5000 BC made PostgreSQL fail the query (500; `make fuzz`'s hooks
+/// find it now), and times beyond the years the Eye keeps (year 0 or 10000 once in UTC, year
+/// 200000 in a cursor) were sent to it as is. Every time a read is given is within the years.
 #[tokio::test]
 async fn forged_cursors_and_times_beyond_the_years_get_400_never_a_5xx() {
     let env = TestEnv::new().await;
