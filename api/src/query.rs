@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use eye_core::timestamp::parse_timestamp;
+use eye_core::timestamp::{parse_timestamp, within_years};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -85,10 +85,15 @@ impl Params {
             .transpose()
     }
 
+    /// A time in a form `parse_timestamp` reads, within the years the database is asked
+    /// about ([`eye_core::timestamp::YEARS`]).
     pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
         self.0
             .get(name)
-            .map(|v| parse_timestamp(v).map_err(|e| bad(name, e.to_string())))
+            .map(|v| {
+                let t = parse_timestamp(v).map_err(|e| bad(name, e.to_string()))?;
+                within_years(t).map_err(|e| bad(name, e.to_string()))
+            })
             .transpose()
     }
 
@@ -114,7 +119,8 @@ impl Params {
     }
 }
 
-/// Where a page ended: the (timestamp, id) of its last event. Opaque to clients.
+/// Where a page ended: the (timestamp, id) of its last event. Opaque to clients, so anyone
+/// can forge one: [`Cursor::decode`] accepts only what the database can be asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub timestamp: DateTime<Utc>,
@@ -129,10 +135,13 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(raw)
     }
 
+    /// The cursor `encode` wrote, or None: not base64, not 24 bytes, or a time outside
+    /// [`eye_core::timestamp::YEARS`] (PostgreSQL fails a query given 5000 BC).
     pub fn decode(text: &str) -> Option<Self> {
         let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
         let (micros, id) = raw.split_first_chunk::<8>()?;
         let timestamp = DateTime::from_timestamp_micros(i64::from_be_bytes(*micros))?;
+        let timestamp = within_years(timestamp).ok()?;
         let id = Uuid::from_slice(id).ok()?;
         Some(Self { timestamp, id })
     }
@@ -141,6 +150,7 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::collection::vec;
     use proptest::prelude::*;
 
     proptest! {
@@ -157,6 +167,28 @@ mod tests {
         fn garbage_is_not_a_cursor(text in "\\PC{0,40}") {
             let _ = Cursor::decode(&text);
         }
+
+        /// Any bytes, encoded as a client would forge them: decoding never panics, and a
+        /// cursor it accepts is one the database can be asked about, and encodes back.
+        #[test]
+        fn a_forged_cursor_is_refused_or_within_range(
+            raw in prop_oneof![vec(any::<u8>(), 24), vec(any::<u8>(), 0..40)]
+        ) {
+            if let Some(cursor) = Cursor::decode(&URL_SAFE_NO_PAD.encode(&raw)) {
+                prop_assert!(within_years(cursor.timestamp).is_ok());
+                prop_assert_eq!(URL_SAFE_NO_PAD.decode(cursor.encode()).ok(), Some(raw));
+            }
+        }
+
+        /// Every 24-byte cursor: exactly those whose time lies within the years are accepted.
+        #[test]
+        fn a_cursor_of_any_time_is_accepted_only_within_the_years(micros in any::<i64>(), id in any::<u128>()) {
+            let mut raw = micros.to_be_bytes().to_vec();
+            raw.extend_from_slice(&id.to_be_bytes());
+            let decoded = Cursor::decode(&URL_SAFE_NO_PAD.encode(raw));
+            let expected = DateTime::from_timestamp_micros(micros).and_then(|t| within_years(t).ok());
+            prop_assert_eq!(decoded.map(|c| c.timestamp), expected);
+        }
     }
 
     #[test]
@@ -164,5 +196,25 @@ mod tests {
         assert_eq!(Cursor::decode(""), None);
         assert_eq!(Cursor::decode("AAAA"), None);
         assert_eq!(Cursor::decode("not base64!"), None);
+    }
+
+    #[test]
+    fn a_cursor_beyond_the_years_is_refused() {
+        let forge = |micros: i64| {
+            let mut raw = micros.to_be_bytes().to_vec();
+            raw.extend_from_slice(Uuid::nil().as_bytes());
+            URL_SAFE_NO_PAD.encode(raw)
+        };
+        // Year 10000 and year 0 (1 BC), each a microsecond past the edge; then the extremes.
+        for micros in [
+            253_402_300_800_000_000,
+            -62_135_596_800_000_001,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            assert_eq!(Cursor::decode(&forge(micros)), None, "{micros}");
+        }
+        assert!(Cursor::decode(&forge(253_402_300_799_999_999)).is_some());
+        assert!(Cursor::decode(&forge(-62_135_596_800_000_000)).is_some());
     }
 }

@@ -3,8 +3,35 @@
 //! Accepted: RFC 3339 (`2021-01-01T09:15:27.243860Z`, `+02:00` offsets) and the seed clients'
 //! form with a space separator (`2021-01-01 09:15:27.243860`), optional fraction, optional
 //! `Z`/offset. No offset means UTC.
+//!
+//! [`YEARS`] is the range of instants the Eye accepts anywhere it meets the database: stored
+//! event timestamps and every time a read compares against one (query parameters, cursors).
 
-use chrono::{DateTime, Utc};
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, Datelike, Utc};
+
+/// The years (in UTC) the Eye stores and reads. PostgreSQL's timestamps reach further (4713 BC
+/// to 294276 AD), but RFC 3339 and the seed's form write four-digit years only, so an instant
+/// outside these years could be stored and never written back; and a value PostgreSQL cannot
+/// hold (a forged cursor's 5000 BC) would fail the query instead of being refused.
+pub const YEARS: RangeInclusive<i32> = 1..=9999;
+
+/// An instant that parsed but lies outside [`YEARS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("year {0} is outside the years {start} to {end} (in UTC) the Eye keeps", start = YEARS.start(), end = YEARS.end())]
+pub struct OutOfYears(pub i32);
+
+/// `t` itself when its year lies within [`YEARS`] (an instant's year in UTC; a naive
+/// date-time's as written, which is how the provider tables store them).
+pub fn within_years<T: Datelike>(t: T) -> Result<T, OutOfYears> {
+    let year = t.year();
+    if YEARS.contains(&year) {
+        Ok(t)
+    } else {
+        Err(OutOfYears(year))
+    }
+}
 
 /// Why a timestamp was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +133,26 @@ mod tests {
         let long = "9".repeat(1000);
         let e = parse_timestamp(&long).expect_err("too long");
         assert!(e.0.len() <= MAX_LEN);
+    }
+
+    #[test]
+    fn years_bound_every_instant_the_eye_keeps() {
+        let inside = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"];
+        for case in inside {
+            assert!(within_years(utc(case)).is_ok(), "{case}");
+        }
+        // Parsed, but a year 0 / year 10000 once in UTC: outside.
+        let outside = ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"];
+        for case in outside {
+            assert!(within_years(utc(case)).is_err(), "{case}");
+        }
+        for far in [DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
+            assert_eq!(within_years(far.naive_utc()), Err(OutOfYears(far.year())));
+        }
+        assert_eq!(
+            OutOfYears(-5000).to_string(),
+            "year -5000 is outside the years 1 to 9999 (in UTC) the Eye keeps"
+        );
     }
 
     proptest! {

@@ -15,8 +15,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use eye_core::entity::provider_plan;
+use eye_core::timestamp::within_years;
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -218,24 +219,25 @@ fn number(d: Decimal) -> Option<Box<RawValue>> {
 }
 
 /// `2021-07-31T20:00:00`, with optional fraction, `Z` or offset (converted to UTC), or a
-/// bare date (midnight).
+/// bare date (midnight); within the years the Eye keeps (chrono reads `-5000-01-01`, which
+/// PostgreSQL cannot compare against: refused here rather than failing the query).
 fn parse_param(name: &str, value: Option<&str>) -> Result<NaiveDateTime, SearchError> {
     let value = value
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| SearchError::BadParameter(format!("{name} is required")))?;
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.naive_utc());
-    }
-    if let Ok(t) = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Ok(t);
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN));
-    }
-    Err(SearchError::BadParameter(format!(
-        "{name} must be a date-time like 2021-07-31T20:00:00 (got {value:?})"
-    )))
+    let parsed = DateTime::parse_from_rfc3339(value)
+        .map(|t| t.naive_utc())
+        .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f"))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(value, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN))
+        })
+        .map_err(|_| {
+            SearchError::BadParameter(format!(
+                "{name} must be a date-time like 2021-07-31T20:00:00 (got {value:?})"
+            ))
+        })?;
+    within_years(parsed).map_err(|e| SearchError::BadParameter(format!("{name}: {e}")))
 }
 
 #[cfg(test)]
@@ -249,11 +251,21 @@ mod tests {
         assert_eq!(ok("2021-07-31T20:00:00Z"), "2021-07-31 20:00:00");
         assert_eq!(ok("2021-07-31T22:00:00+02:00"), "2021-07-31 20:00:00");
         assert_eq!(ok("2021-07-31"), "2021-07-31 00:00:00");
+        assert_eq!(ok("0001-01-01"), "0001-01-01 00:00:00");
+        assert_eq!(
+            ok("9999-12-31T23:59:59.999999"),
+            "9999-12-31 23:59:59.999999"
+        );
         for bad in [
             None,
             Some(""),
             Some("tomorrow"),
             Some("2021-09-31T20:00:00"),
+            Some("-5000-01-01"),
+            Some("+10000-01-01T00:00:00"),
+            Some("0000-12-31"),
+            Some("0001-01-01T00:00:00+00:01"),
+            Some("9999-12-31T23:59:59-00:01"),
         ] {
             assert!(parse_param("starts_at", bad).is_err(), "{bad:?}");
         }

@@ -221,3 +221,77 @@ async fn an_event_with_extreme_numbers_reads_back() {
         );
     }
 }
+
+/// A cursor as a client could forge one: the api's layout (8 bytes of microseconds, 16 of
+/// id) around any time, or any bytes at all.
+fn forged_cursor(raw: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn cursor_at(micros: i64) -> String {
+    let mut raw = micros.to_be_bytes().to_vec();
+    raw.extend_from_slice(Uuid::new_v4().as_bytes());
+    forged_cursor(&raw)
+}
+
+/// A forged cursor holding 5000 BC made PostgreSQL fail the query (500; `make fuzz`'s hooks
+/// find it now), and times beyond the years the Eye keeps (year 0 or 10000 once in UTC, year
+/// 200000 in a cursor) were sent to it as is. Every time a read is given is within the years.
+#[tokio::test]
+async fn forged_cursors_and_times_beyond_the_years_get_400_never_a_5xx() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api_with(&[]).await;
+    let admin = token_for("ops", &["admin"]);
+    let s = Uuid::new_v4();
+    env.store_event(row("test-app", s, "pageview", "2024-01-01T10:00:00Z"))
+        .await;
+    let year_200000 = 6_248_989_296_000_000_000;
+    let cursors = [
+        cursor_at(year_200000),
+        cursor_at(-year_200000),
+        cursor_at(-220_000_000_000_000_000), // 5000 BC
+        cursor_at(253_402_300_800_000_000),  // 10000-01-01
+        cursor_at(-62_135_596_800_000_001),  // a microsecond before year 1
+        cursor_at(i64::MAX),
+        cursor_at(i64::MIN),
+        forged_cursor(&[0xff; 23]),
+        forged_cursor(&[0xff; 25]),
+        forged_cursor(b""),
+    ];
+    let times = [
+        "0000-06-01T00:00:00Z",
+        "0001-01-01T00:00:00%2B00:01",
+        "9999-12-31T23:59:59-00:01",
+        "9999-12-31%2023:59:59.999999-23:59",
+    ];
+    for list in ["/events", &format!("/sessions/{s}/events"), "/errors"] {
+        let mut cases: Vec<(String, &str)> = cursors
+            .iter()
+            .map(|c| (format!("{list}?cursor={c}"), "cursor"))
+            .collect();
+        for t in times {
+            cases.push((format!("{list}?from={t}"), "from"));
+            cases.push((format!("{list}?to={t}"), "to"));
+        }
+        for (path, param) in cases {
+            for token in [&api.token, &admin] {
+                let (status, body) = api.get_as(token, &path).await;
+                assert_eq!(status, 400, "{path}: {body}");
+                assert_eq!(body["error"]["code"], "invalid_parameter", "{path}");
+                assert_eq!(body["error"]["field"], param, "{path}");
+            }
+        }
+    }
+    // The edges themselves are kept: a cursor at the last microsecond of 9999 is read.
+    let edge = cursor_at(253_402_300_799_999_999);
+    let from_edge = "0001-01-01T00:00:00Z";
+    for path in [
+        format!("/events?cursor={edge}"),
+        format!("/errors?cursor={edge}&from={from_edge}"),
+        format!("/events?from={from_edge}&to=9999-12-31T23:59:59.999999Z"),
+    ] {
+        let (status, body) = api.get(&path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+}

@@ -11,6 +11,8 @@ mod json_schema;
 mod provider_record;
 mod registry;
 mod required_keys;
+#[cfg(test)]
+mod shipped_rules;
 mod timestamp_bounds;
 
 use chrono::{DateTime, Utc};
