@@ -3,13 +3,11 @@
 //! never followed by a row the database refuses; the worker checks again (messages from other
 //! producers or older versions) and dead-letters under [`STORAGE_RULE`].
 
-use std::ops::RangeInclusive;
-
-use chrono::Datelike;
 use serde_json::{Map, Value};
 
 use crate::envelope::Envelope;
 use crate::event::Event;
+use crate::timestamp::within_years;
 
 /// Validator name recorded on dead letters refused by the storage constraints themselves.
 pub const STORAGE_RULE: &str = "storable";
@@ -19,9 +17,6 @@ pub const STORAGE_RULE: &str = "storable";
 /// request body does: 64 leaves a wide margin and is far beyond any real event's shape.
 pub const MAX_DATA_DEPTH: usize = 64;
 
-/// Years a timestamp may have once in UTC: the range chrono writes and reads back as RFC 3339
-/// (year 10000 or year 0 would not round-trip through the queue).
-pub const YEARS: RangeInclusive<i32> = 1..=9999;
 
 /// One reason a value cannot be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,11 +44,8 @@ pub fn check_event(event: &Event) -> Vec<Unstorable> {
             &format!("nests deeper than {MAX_DATA_DEPTH} levels"),
         )),
     }
-    if !YEARS.contains(&event.timestamp.year()) {
-        out.push(unstorable(
-            "/timestamp",
-            "year must be between 1 and 9999 once converted to UTC",
-        ));
+    if let Err(e) = within_years(event.timestamp) {
+        out.push(unstorable("/timestamp", &e.to_string()));
     }
     out
 }
