@@ -20,7 +20,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use api::{TestApi, jwt, seed_event, token_for};
-pub use provider::{FIXTURES, ProviderSim, Reply, fixture};
+pub use provider::{FIXTURES, ProviderSim, Reply, feed, fixture, generated_feed, plan_xml};
 pub use worker::{TestWorker, WorkerProcess};
 
 /// PostgreSQL server the tests use (database name is replaced per test).
