@@ -224,6 +224,10 @@ timeout_ms = 300
                 "interval_secs",
             ),
             (
+                "[[provider]]\nname = \"fever\"\nread_timeout_ms = 0",
+                "read_timeout_ms",
+            ),
+            (
                 "[[provider]]\nname = \"fever\"\ncolour = 1",
                 "unknown field",
             ),

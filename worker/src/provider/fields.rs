@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn text_problems_name_the_field() {
         assert_eq!(text_problem("plan_id", "12", 4), None);
-        let nul = text_problem("plan_id", "1\02", 4).expect("NUL");
+        let nul = text_problem("plan_id", "1\0x", 4).expect("NUL");
         assert!(nul.contains("plan_id") && nul.contains("NUL"), "{nul}");
         let long = text_problem("title", &"t".repeat(5), 4).expect("long");
         assert!(long.contains("5 bytes is over the limit of 4"), "{long}");
