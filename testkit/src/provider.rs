@@ -1,6 +1,7 @@
 //! Provider helpers for tests: a simulated provider (a raw HTTP server on 127.0.0.1:0 that
 //! answers a script of replies in order: fixtures, 503s, slow answers, truncated bodies,
-//! malformed XML) and a fetcher pointed at it.
+//! malformed XML, redirects, bodies sent in slow pieces), generated feeds, and a fetcher
+//! pointed at it.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eye_core::entity::provider_plan;
+use eye_core::entity::{provider_plan, provider_plan_hash};
 use sea_orm::{EntityTrait, QueryOrder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -41,6 +42,14 @@ pub enum Reply {
     /// Sends the first half of the body without announcing a length, then hangs up (the
     /// client cannot tell the transfer broke; only the document can).
     Cut(Vec<u8>),
+    /// 302 to this location (absolute, or a path on the same server).
+    Redirect(String),
+    /// 200 with the body's length announced, sent `piece` bytes at a time, `pause` apart.
+    Trickle {
+        body: Vec<u8>,
+        piece: usize,
+        pause: Duration,
+    },
 }
 
 /// The simulated provider. The last reply of the script repeats once the others are used.
@@ -133,7 +142,60 @@ async fn answer(socket: &mut tokio::net::TcpStream, reply: Reply) -> std::io::Re
             socket.write_all(head.as_bytes()).await?;
             socket.write_all(&body[..body.len() / 2]).await
         }
+        Reply::Redirect(location) => {
+            let head = format!(
+                "HTTP/1.1 302 X\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            socket.write_all(head.as_bytes()).await
+        }
+        Reply::Trickle { body, piece, pause } => {
+            socket.write_all(head(200, body.len()).as_bytes()).await?;
+            for part in body.chunks(piece.max(1)) {
+                socket.write_all(part).await?;
+                socket.flush().await?;
+                tokio::time::sleep(pause).await;
+            }
+            Ok(())
+        }
     }
+}
+
+/// One plan of a generated feed, in its own base plan, with one zone; `attrs` replaces
+/// attributes by name (`("plan_start_date", "-5000-01-01T00:00:00")`).
+pub fn plan_xml(id: &str, attrs: &[(&str, &str)]) -> String {
+    let value = |name: &str, default: &str| {
+        attrs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| default.to_owned(), |(_, v)| (*v).to_owned())
+    };
+    format!(
+        r#"<base_plan base_plan_id="{}" sell_mode="online" title="{}"><plan plan_start_date="{}" plan_end_date="{}" plan_id="{}" sell_from="2021-01-01T00:00:00" sell_to="2021-06-01T00:00:00" sold_out="false"><zone zone_id="1" capacity="10" price="{}" name="{}" numbered="true"/></plan></base_plan>
+"#,
+        value("base_plan_id", id),
+        value("title", &format!("Plan {id}")),
+        value("plan_start_date", "2021-06-30T21:00:00"),
+        value("plan_end_date", "2021-06-30T22:00:00"),
+        value("plan_id", id),
+        value("price", "20.00"),
+        value("name", "Platea"),
+    )
+}
+
+/// A Fever document of these plans (see [`plan_xml`]).
+pub fn feed(plans: &[String]) -> Vec<u8> {
+    let mut body = b"<planList><output>\n".to_vec();
+    for plan in plans {
+        body.extend_from_slice(plan.as_bytes());
+    }
+    body.extend_from_slice(b"</output></planList>\n");
+    body
+}
+
+/// A Fever document of `n` valid plans, ids `0..n`.
+pub fn generated_feed(n: usize) -> Vec<u8> {
+    let plans: Vec<String> = (0..n).map(|i| plan_xml(&i.to_string(), &[])).collect();
+    feed(&plans)
 }
 
 impl TestEnv {
@@ -149,6 +211,7 @@ impl TestEnv {
         for (flag, value) in [
             ("--url", url),
             ("--timeout-ms", "1000"),
+            ("--read-timeout-ms", "1000"),
             ("--retries", "2"),
             ("--backoff-ms", "10"),
             ("--min-gap-ms", "0"),
@@ -174,6 +237,19 @@ impl TestEnv {
             .all(&self.db)
             .await
             .expect("read provider plans")
+    }
+
+    /// The fetcher's stored hashes: (base plan id, plan id) of every row, sorted.
+    pub async fn provider_hashes(&self) -> Vec<(String, String)> {
+        let mut keys: Vec<_> = provider_plan_hash::Entity::find()
+            .all(&self.db)
+            .await
+            .expect("read provider plan hashes")
+            .into_iter()
+            .map(|h| (h.base_plan_id, h.plan_id))
+            .collect();
+        keys.sort();
+        keys
     }
 
     /// Polls the read model until `ready` holds or `within` passes; returns the last read.

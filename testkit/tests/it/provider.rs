@@ -1,6 +1,8 @@
 //! Provider pulls end to end: a simulated Fever provider, the real fetcher, broker, worker,
 //! database and `/search`.
 
+mod hostile;
+
 use std::time::Duration;
 
 use eye_testkit::{ProviderSim, Reply, TestApi, TestEnv, fixture};

@@ -14,16 +14,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::Stream;
 use sea_orm::{Database, DbErr};
 use tokio::sync::mpsc;
+use tokio_util::bytes::Bytes;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
 pub use providers::{ProviderConfig, parse_providers};
 pub use settings::FetcherSettings;
 
-use crate::provider::fetch::{FetchError, HttpFetcher};
+use crate::provider::fetch::{FetchError, HttpFetcher, body_with_idle_timeout};
 use crate::provider::hashes::{HashStore, PlanKey};
 use crate::provider::publish::ProviderPublisher;
 use crate::provider::record::to_envelope;
@@ -39,6 +40,9 @@ pub enum CycleError {
     Database(#[from] DbErr),
     #[error("publish: {0}")]
     Publish(#[from] PublishError),
+    /// The cycle's cap passed; the chunks recorded before it stand.
+    #[error("the cycle did not complete within {0:?}")]
+    Timeout(Duration),
 }
 
 /// What one fetch cycle did.
@@ -62,6 +66,7 @@ pub struct Fetcher {
     publisher: Arc<ProviderPublisher>,
     limits: Limits,
     interval: Duration,
+    cycle_timeout: Duration,
 }
 
 impl Fetcher {
@@ -95,6 +100,7 @@ impl Fetcher {
                     publisher: publisher.clone(),
                     limits: p.limits,
                     interval: p.interval,
+                    cycle_timeout: p.cycle_timeout,
                 })
             })
             .collect()
@@ -144,11 +150,23 @@ impl Fetcher {
     /// with the stored ones, publish the changed, record the hashes once confirmed. Memory
     /// holds one chunk, never the document nor the whole hash table. A body that breaks off
     /// fails the cycle, but the chunks read before the break are published and recorded, so
-    /// the next fetch only completes the rest.
+    /// the next fetch only completes the rest. The whole cycle is capped by
+    /// `cycle_timeout`; once it passes, the download and the parse stop.
     pub async fn run_once(&mut self) -> Result<CycleReport, CycleError> {
+        let cap = self.cycle_timeout;
+        tokio::time::timeout(cap, self.cycle())
+            .await
+            .unwrap_or(Err(CycleError::Timeout(cap)))
+    }
+
+    async fn cycle(&mut self) -> Result<CycleReport, CycleError> {
         let response = self.http.fetch().await?;
+        let body = Box::pin(body_with_idle_timeout(
+            response,
+            self.http.policy().read_timeout,
+        ));
         let mut cycle = Cycle::new(Utc::now());
-        let (mut records, parsing) = spawn_parse(self.provider.clone(), response, self.limits);
+        let (mut records, parsing) = spawn_parse(self.provider.clone(), body, self.limits);
         while let Some(record) = records.recv().await {
             cycle.add(record);
             if cycle.chunk.len() >= CHUNK {
@@ -161,13 +179,13 @@ impl Fetcher {
             Err(e) => {
                 tracing::warn!(provider = %self.name, error = %e, "document not read to its end");
                 cycle.report.document_error = Some(e.to_string());
-                cycle.add(Record::Rejected(Rejected {
-                    base_plan_id: None,
-                    plan_id: None,
-                    zone_id: None,
-                    position: e.position().unwrap_or(0),
-                    reason: format!("document: {e}"),
-                }));
+                cycle.add(Record::Rejected(Rejected::new(
+                    None,
+                    None,
+                    None,
+                    e.position().unwrap_or(0),
+                    &format!("document: {e}"),
+                )));
                 None
             }
         };
@@ -214,16 +232,14 @@ const RECORDS_IN_FLIGHT: usize = 1024;
 /// the async body by tokio-util; records come back over a bounded channel.
 fn spawn_parse(
     provider: Arc<dyn Provider>,
-    response: reqwest::Response,
+    body: impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
     limits: Limits,
 ) -> (
     mpsc::Receiver<Record>,
     tokio::task::JoinHandle<Result<ParseSummary, FeedError>>,
 ) {
     let (tx, rx) = mpsc::channel(RECORDS_IN_FLIGHT);
-    let body = SyncIoBridge::new(StreamReader::new(
-        response.bytes_stream().map_err(std::io::Error::other),
-    ));
+    let body = SyncIoBridge::new(StreamReader::new(body));
     let body = UntilAbandoned {
         inner: body,
         records: tx.clone(),

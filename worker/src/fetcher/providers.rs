@@ -33,6 +33,8 @@ pub struct ProviderConfig {
     pub name: String,
     pub adapter: Arc<dyn Provider>,
     pub interval: Duration,
+    /// Cap on one whole fetch cycle.
+    pub cycle_timeout: Duration,
     pub policy: FetchPolicy,
     pub limits: Limits,
 }
@@ -51,6 +53,9 @@ struct Entry {
     url: Option<String>,
     interval_secs: Option<u64>,
     timeout_ms: Option<u64>,
+    read_timeout_ms: Option<u64>,
+    cycle_timeout_secs: Option<u64>,
+    max_redirects: Option<usize>,
     retries: Option<usize>,
     backoff_ms: Option<u64>,
     min_gap_ms: Option<u64>,
@@ -92,6 +97,14 @@ impl FetcherSettings {
         );
         anyhow::ensure!(self.timeout_ms > 0, "{name}: timeout_ms must be positive");
         anyhow::ensure!(
+            self.read_timeout_ms > 0,
+            "{name}: read_timeout_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.cycle_timeout_secs > 0,
+            "{name}: cycle_timeout_secs must be positive"
+        );
+        anyhow::ensure!(
             self.breaker_failures > 0,
             "{name}: breaker_failures must be positive"
         );
@@ -99,6 +112,7 @@ impl FetcherSettings {
             name: name.to_owned(),
             adapter,
             interval: self.interval(),
+            cycle_timeout: self.cycle_timeout(),
             policy: self.policy(),
             limits: self.limits(),
         })
@@ -134,6 +148,9 @@ pub fn parse_providers(
                 url,
                 interval_secs,
                 timeout_ms,
+                read_timeout_ms,
+                cycle_timeout_secs,
+                max_redirects,
                 retries,
                 backoff_ms,
                 min_gap_ms,
@@ -205,6 +222,10 @@ timeout_ms = 300
             (
                 "[[provider]]\nname = \"fever\"\ninterval_secs = 0",
                 "interval_secs",
+            ),
+            (
+                "[[provider]]\nname = \"fever\"\nread_timeout_ms = 0",
+                "read_timeout_ms",
             ),
             (
                 "[[provider]]\nname = \"fever\"\ncolour = 1",

@@ -36,10 +36,26 @@ pub struct FetcherSettings {
     #[arg(long, env = "EYE_FETCH_INTERVAL_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_secs: u64,
-    /// Timeout of one HTTP attempt, in milliseconds (the provider answers in 0.2-4 s).
+    /// Milliseconds one HTTP attempt has to connect and answer its status and headers (the
+    /// provider answers in 0.2-4 s).
     #[arg(long, env = "EYE_FETCH_TIMEOUT_MS", default_value_t = 8000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
+    /// Longest wait for the next piece of a body, in milliseconds. Only time waiting on the
+    /// provider counts, not the publishing done between two reads, so a large feed is not
+    /// cut short by its own processing.
+    #[arg(long, env = "EYE_FETCH_READ_TIMEOUT_MS", default_value_t = 8000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout_ms: u64,
+    /// Seconds one fetch cycle may take in all (fetch, retries, parse, publish, hashes):
+    /// the cap on a provider that sends slowly but never stops.
+    #[arg(long, env = "EYE_FETCH_CYCLE_TIMEOUT_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub cycle_timeout_secs: u64,
+    /// Redirects followed, each only to the feed's host with the same scheme and port or
+    /// from http to https (0: none).
+    #[arg(long, env = "EYE_FETCH_MAX_REDIRECTS", default_value_t = 3)]
+    pub max_redirects: usize,
     /// Retries of a failed attempt within one fetch (about a third of calls answer 503).
     #[arg(long, env = "EYE_FETCH_RETRIES", default_value_t = 4)]
     pub retries: usize,
@@ -72,6 +88,10 @@ impl FetcherSettings {
         Duration::from_secs(self.interval_secs)
     }
 
+    pub fn cycle_timeout(&self) -> Duration {
+        Duration::from_secs(self.cycle_timeout_secs)
+    }
+
     pub fn publish_timeout(&self) -> Duration {
         Duration::from_millis(self.publish_timeout_ms)
     }
@@ -87,6 +107,8 @@ impl FetcherSettings {
         FetchPolicy {
             url: self.url.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
+            read_timeout: Duration::from_millis(self.read_timeout_ms),
+            max_redirects: self.max_redirects,
             max_bytes: self.max_bytes,
             retries: self.retries,
             backoff_min: Duration::from_millis(self.backoff_ms),

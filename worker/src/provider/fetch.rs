@@ -1,19 +1,32 @@
 //! Fetching a provider's document over HTTP, politely: a minimum gap between requests (the
-//! rate limit), a timeout per attempt, a size limit, retries with exponential backoff and
-//! jitter on failures worth retrying, and a circuit breaker that stops calling a provider
-//! that keeps failing until a cool-down has passed.
+//! rate limit), a timeout for the answer's head and one for each wait on its body, a size
+//! limit, redirects only within the feed's host ([`super::redirect`]), retries with
+//! exponential backoff and jitter on failures worth retrying, and a circuit breaker that
+//! stops calling a provider that keeps failing until a cool-down has passed.
+//!
+//! There is no whole-request timeout: the body is read as the fetcher publishes what it
+//! parsed, so a deadline over the transfer would also count the broker's and the
+//! database's time and fail any large feed. The cycle as a whole has its own cap (the
+//! fetcher's `cycle_timeout`).
 
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::{Stream, StreamExt};
 use tokio::time::Instant;
+use tokio_util::bytes::Bytes;
 
 /// How to call one provider.
 #[derive(Debug, Clone)]
 pub struct FetchPolicy {
     pub url: String,
-    /// Whole-request timeout of one attempt (connect, headers and the streamed body).
+    /// Connect and first byte: from sending a request to its answer's status and headers.
     pub timeout: Duration,
+    /// Longest wait for the next piece of the body, counted only while the fetcher waits
+    /// on the provider (not while it publishes what it parsed).
+    pub read_timeout: Duration,
+    /// Redirects followed within the feed's host (0: none).
+    pub max_redirects: usize,
     /// Largest body accepted (a larger content-length is refused before reading; the
     /// parser caps what it reads of a body without one).
     pub max_bytes: usize,
@@ -38,8 +51,11 @@ pub enum FetchError {
     CircuitOpen { failures: u32, retry_in: Duration },
     #[error("provider answered HTTP {0}")]
     Status(u16),
-    #[error("no complete answer within {0:?}")]
+    #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// A redirect the policy refuses (another host, a downgrade, too many).
+    #[error("redirect: {0}")]
+    Redirect(String),
     #[error("body over the limit of {0} bytes")]
     TooLarge(usize),
     #[error("transport: {0}")]
@@ -55,7 +71,7 @@ impl FetchError {
         match self {
             Self::Status(s) => *s >= 500 || *s == 429 || *s == 408,
             Self::Timeout(_) | Self::Transport(_) | Self::Body(_) => true,
-            Self::TooLarge(_) | Self::CircuitOpen { .. } => false,
+            Self::TooLarge(_) | Self::Redirect(_) | Self::CircuitOpen { .. } => false,
         }
     }
 }
@@ -73,8 +89,8 @@ pub struct HttpFetcher {
 impl HttpFetcher {
     pub fn new(policy: FetchPolicy) -> Result<Self, FetchError> {
         let client = reqwest::Client::builder()
-            .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
+            .redirect(super::redirect::policy(policy.max_redirects))
             .user_agent(concat!("eye-fetcher/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Transport(e.to_string()))?;
@@ -85,6 +101,11 @@ impl HttpFetcher {
             failures: 0,
             open_until: None,
         })
+    }
+
+    /// How this provider is called.
+    pub fn policy(&self) -> &FetchPolicy {
+        &self.policy
     }
 
     /// Asks for the document, retrying what may pass, unless the circuit is open: Ok is a
@@ -162,21 +183,22 @@ impl HttpFetcher {
         self.last_request = Some(Instant::now());
     }
 
-    /// One request, up to a successful status line and headers; the body is left to stream.
+    /// One request, up to a successful status line and headers (within the timeout, which
+    /// covers any redirects); the body is left to stream.
     async fn attempt(&self) -> Result<reqwest::Response, FetchError> {
         let timeout = self.policy.timeout;
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
                 FetchError::Timeout(timeout)
+            } else if e.is_redirect() {
+                FetchError::Redirect(causes(&e))
             } else {
-                FetchError::Transport(e.to_string())
+                FetchError::Transport(causes(&e))
             }
         };
-        let response = self
-            .client
-            .get(&self.policy.url)
-            .send()
+        let response = tokio::time::timeout(timeout, self.client.get(&self.policy.url).send())
             .await
+            .map_err(|_| FetchError::Timeout(timeout))?
             .map_err(transport)?;
         let status = response.status();
         if !status.is_success() {
@@ -188,4 +210,41 @@ impl HttpFetcher {
         }
         Ok(response)
     }
+}
+
+/// The response's body as a stream in which every wait for the next piece is bounded by
+/// `idle`. The clock runs only while the consumer waits on the provider: the time the
+/// fetcher spends publishing between two reads does not count (reqwest's own read timeout
+/// keeps running between reads, so it would).
+pub fn body_with_idle_timeout(
+    response: reqwest::Response,
+    idle: Duration,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures::stream::unfold(Some(response.bytes_stream()), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(piece))) => Some((Ok(piece), Some(body))),
+            Ok(Some(Err(e))) => Some((Err(std::io::Error::other(causes(&e))), None)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no data from the provider for {idle:?}"),
+                )),
+                None,
+            )),
+        }
+    })
+}
+
+/// An error with its causes, `a: b: c` (reqwest's own message hides the reason).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -9,10 +9,12 @@
 mod capped;
 pub mod fetch;
 pub mod fever;
+pub mod fields;
 pub mod hashes;
 pub mod publish;
 pub mod read_model;
 pub mod record;
+pub mod redirect;
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -79,8 +81,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// Parses a body as it arrives, handing each record to `sink` as soon as it is complete
     /// (so memory stays flat on large documents; the fetcher calls it on a blocking thread
-    /// reading the HTTP body). Bad records become [`Record::Rejected`]; only an unreadable
-    /// document returns an error, after the records read before the problem were delivered.
+    /// reading the HTTP body). Bad records become [`Record::Rejected`] (built with
+    /// [`Rejected::new`]), and every plan goes through [`PlanRecord::into_record`], so what
+    /// is out of the storable bounds ([`fields`]) is refused here, never by the database.
+    /// Only an unreadable document returns an error, after the records read before the
+    /// problem were delivered.
     fn parse(
         &self,
         body: &mut dyn BufRead,

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::fields::{MAX_ID_BYTES, MAX_REASON_BYTES, printable};
+
 /// Category of every provider event.
 pub const CATEGORY: &str = "provider";
 /// Event name of a plan (a sellable session of a provider's event).
@@ -55,7 +57,8 @@ pub struct ZoneRecord {
     pub numbered: bool,
 }
 
-/// A record the parser refused, with why and where.
+/// A record the parser refused, with why and where. Build it with [`Rejected::new`], which
+/// makes the document's values storable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejected {
     pub base_plan_id: Option<String>,
@@ -92,9 +95,45 @@ impl PlanRecord {
     pub fn stable_id(&self, provider: &str) -> Uuid {
         plan_uuid(provider, &self.base_plan_id, &self.plan_id)
     }
+
+    /// The plan as a record: itself, or, when a field is out of the storable bounds
+    /// ([`PlanRecord::problem`]), a rejected record saying which. Parsers hand every plan
+    /// through here, so nothing out of bounds reaches the hash table or the queue.
+    pub fn into_record(self, position: u64) -> Record {
+        match self.problem() {
+            None => Record::Plan(self),
+            Some(reason) => Record::Rejected(Rejected::new(
+                Some(&self.base_plan_id),
+                Some(&self.plan_id),
+                None,
+                position,
+                &reason,
+            )),
+        }
+    }
 }
 
 impl Rejected {
+    /// A rejection whose ids and reason are made storable whatever the document held:
+    /// control characters (NUL) escaped, lengths cut to [`MAX_ID_BYTES`] and
+    /// [`MAX_REASON_BYTES`] (see [`printable`]).
+    pub fn new(
+        base_plan_id: Option<&str>,
+        plan_id: Option<&str>,
+        zone_id: Option<&str>,
+        position: u64,
+        reason: &str,
+    ) -> Self {
+        let id = |v: Option<&str>| v.map(|v| printable(v, MAX_ID_BYTES));
+        Self {
+            base_plan_id: id(base_plan_id),
+            plan_id: id(plan_id),
+            zone_id: id(zone_id),
+            position,
+            reason: printable(reason, MAX_REASON_BYTES),
+        }
+    }
+
     /// The key the fetcher's hash table keeps a rejection under, apart from plans' keys.
     pub fn hash_key(&self) -> (String, String) {
         (

@@ -1,6 +1,7 @@
 //! `provider_record`: judges events a provider fetcher published. A plan must carry a
-//! complete plan record; a record the parser refused is refused here with the parser's
-//! reason, so it lands in the dead letters like any invalid event.
+//! complete plan record within the storable bounds (`provider::fields`); a record the
+//! parser refused is refused here with the parser's reason, so it lands in the dead letters
+//! like any invalid event.
 
 use serde_json::Value;
 
@@ -35,8 +36,11 @@ impl Validator for ProviderRecord {
             )];
         }
         match event.name.as_str() {
-            PLAN_NAME => match PlanRecord::from_data(&event.data) {
-                Ok(_) => Vec::new(),
+            // The fetcher refuses plans out of the storable bounds before publishing; this
+            // holds the line for any other publisher, so no such plan reaches a statement.
+            PLAN_NAME => match PlanRecord::from_data(&event.data).map(|plan| plan.problem()) {
+                Ok(None) => Vec::new(),
+                Ok(Some(problem)) => vec![Issue::new("/data", problem)],
                 Err(e) => vec![Issue::new("/data", format!("not a plan record: {e}"))],
             },
             REJECTED_NAME => {

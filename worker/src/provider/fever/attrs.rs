@@ -10,6 +10,8 @@ use chrono::format::{Item, Parsed, StrftimeItems};
 use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
 
+use crate::provider::fields::printable;
+
 /// The feed's date-time form: local time, no offset.
 const DATETIME: &str = "%Y-%m-%dT%H:%M:%S";
 
@@ -30,7 +32,10 @@ impl Problem {
     pub fn describe(self) -> String {
         match self {
             Self::Missing(name) => format!("missing attribute {name}"),
-            Self::Invalid { name, value, why } => format!("{name}={value:?}: {why}"),
+            // The value as the document had it, shortened: a reason is not a copy channel.
+            Self::Invalid { name, value, why } => {
+                format!("{name}={:?}: {why}", printable(&value, 64))
+            }
             Self::Malformed(why) => format!("malformed attributes: {why}"),
         }
     }

@@ -11,12 +11,15 @@
 //! attribute, an unknown sell mode, or a bad zone becomes a [`Rejected`] record with the
 //! reason; a zone repeating both the id and the `numbered` flag of an earlier zone of the same
 //! plan is rejected alone (the provider uses one zone id for the numbered and the unnumbered
-//! part of a zone, so id alone is not a key).
+//! part of a zone, so id alone is not a key). Field sizes are checked as each element is read
+//! (a base plan's over-long title refuses its plans without copying the title into each),
+//! and every plan passes the shared bounds of [`crate::provider::fields`] when it closes.
 
 mod attrs;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
 use std::io::BufRead;
 
 use quick_xml::Reader;
@@ -24,6 +27,8 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::capped::Capped;
 use super::{FeedError, Limits, ParseSummary, Provider, Record, Rejected};
+use crate::provider::fields::text_problem;
+use crate::provider::fields::{MAX_ID_BYTES, MAX_NAME_BYTES, MAX_TITLE_BYTES, MAX_ZONES};
 use crate::provider::{PlanRecord, ZoneRecord};
 use attrs::{Attrs, Problem};
 
@@ -64,6 +69,10 @@ struct Open {
     plan: Result<PlanRecord, String>,
     /// Zones refused on their own (duplicates), reported after the plan.
     zones_refused: Vec<Rejected>,
+    /// (zone id, numbered) of the zones kept: the duplicate check in constant time.
+    zone_keys: HashSet<(String, bool)>,
+    /// Zone elements read, duplicates included (bounded by [`MAX_ZONES`]).
+    zones_seen: usize,
 }
 
 /// Parses a Fever document, handing each plan (or rejected record) to `sink`.
@@ -178,14 +187,14 @@ fn close_element(
         b"plan" | b"event" => {
             let Some(done) = open.take() else { return };
             match done.plan {
-                Ok(plan) => emit(Record::Plan(plan)),
-                Err(reason) => emit(Record::Rejected(Rejected {
-                    base_plan_id: base.as_ref().and_then(|b| b.id.clone()),
-                    plan_id: done.plan_id,
-                    zone_id: None,
-                    position: done.position,
-                    reason,
-                })),
+                Ok(plan) => emit(plan.into_record(done.position)),
+                Err(reason) => emit(Record::Rejected(Rejected::new(
+                    base.as_ref().and_then(|b| b.id.as_deref()),
+                    done.plan_id.as_deref(),
+                    None,
+                    done.position,
+                    &reason,
+                ))),
             }
             done.zones_refused
                 .into_iter()
@@ -205,15 +214,36 @@ fn read_base(e: &BytesStart<'_>) -> Base {
     let organizer = attrs.optional("organizer_company_id");
     let mut problem = attrs.problem().map(Problem::describe);
     let sell_mode = sell_mode.unwrap_or_default();
+    let title = title.unwrap_or_default();
     if problem.is_none() && !matches!(sell_mode.as_str(), "online" | "offline") {
         problem = Some(format!(
-            "sell_mode {sell_mode:?} is neither online nor offline"
+            "sell_mode {:?} is neither online nor offline",
+            crate::provider::fields::printable(&sell_mode, 64)
         ));
     }
+    problem = problem.or_else(|| {
+        [
+            ("base_plan_id", id.as_deref().unwrap_or(""), MAX_ID_BYTES),
+            ("title", &title, MAX_TITLE_BYTES),
+            (
+                "organizer_company_id",
+                organizer.as_deref().unwrap_or(""),
+                MAX_ID_BYTES,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(name, value, max)| text_problem(name, value, max))
+    });
+    // A refused base plan keeps no title: its plans are all rejected, none copies it.
+    let title = if problem.is_none() {
+        title
+    } else {
+        String::new()
+    };
     Base {
         id,
         sell_mode,
-        title: title.unwrap_or_default(),
+        title,
         organizer_company_id: organizer,
         problem: problem.map(|p| format!("base plan: {p}")),
     }
@@ -261,6 +291,8 @@ fn read_plan(e: &BytesStart<'_>, position: u64, base: Option<&Base>) -> Open {
         position,
         plan,
         zones_refused: Vec::new(),
+        zone_keys: HashSet::new(),
+        zones_seen: 0,
     }
 }
 
@@ -268,6 +300,13 @@ fn add_zone(e: &BytesStart<'_>, position: u64, base: Option<&Base>, open: &mut O
     let Ok(plan) = open.plan.as_mut() else {
         return;
     };
+    open.zones_seen += 1;
+    if open.zones_seen > MAX_ZONES {
+        // The rest of the plan's zones are skipped unread, and its duplicates are moot.
+        open.plan = Err(format!("more than {MAX_ZONES} zones in the plan"));
+        open.zones_refused.clear();
+        return;
+    }
     let mut attrs = Attrs::read(e);
     let zone_id = attrs.text("zone_id");
     let capacity = attrs.integer("capacity");
@@ -276,6 +315,12 @@ fn add_zone(e: &BytesStart<'_>, position: u64, base: Option<&Base>, open: &mut O
     let numbered = attrs.boolean("numbered");
     let zone = match (attrs.problem(), zone_id, capacity, price, name, numbered) {
         (None, Some(zone_id), Some(capacity), Some(price), Some(name), Some(numbered)) => {
+            let oversize = text_problem("zone_id", &zone_id, MAX_ID_BYTES)
+                .or_else(|| text_problem("zone name", &name, MAX_NAME_BYTES));
+            if let Some(reason) = oversize {
+                open.plan = Err(format!("zone: {reason}"));
+                return;
+            }
             ZoneRecord {
                 zone_id,
                 capacity,
@@ -290,21 +335,17 @@ fn add_zone(e: &BytesStart<'_>, position: u64, base: Option<&Base>, open: &mut O
             return;
         }
     };
-    if plan
-        .zones
-        .iter()
-        .any(|z| z.zone_id == zone.zone_id && z.numbered == zone.numbered)
-    {
-        open.zones_refused.push(Rejected {
-            base_plan_id: base.and_then(|b| b.id.clone()),
-            plan_id: open.plan_id.clone(),
-            zone_id: Some(zone.zone_id.clone()),
+    if !open.zone_keys.insert((zone.zone_id.clone(), zone.numbered)) {
+        open.zones_refused.push(Rejected::new(
+            base.and_then(|b| b.id.as_deref()),
+            open.plan_id.as_deref(),
+            Some(&zone.zone_id),
             position,
-            reason: format!(
+            &format!(
                 "duplicate zone {} (numbered={}) in the plan; the first one is kept",
                 zone.zone_id, zone.numbered
             ),
-        });
+        ));
         return;
     }
     plan.zones.push(zone);

@@ -328,3 +328,5 @@ proptest::proptest! {
         let _ = parse_all(&bytes);
     }
 }
+
+mod bounds;
