@@ -17,7 +17,6 @@ pub const STORAGE_RULE: &str = "storable";
 /// request body does: 64 leaves a wide margin and is far beyond any real event's shape.
 pub const MAX_DATA_DEPTH: usize = 64;
 
-
 /// One reason a value cannot be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unstorable {

@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub use api::{TestApi, jwt, seed_event, token_for};
 pub use provider::{FIXTURES, ProviderSim, Reply, feed, fixture, generated_feed, plan_xml};
 pub use proxy::BrokerProxy;
-pub use worker::{TestWorker, WorkerProcess};
+pub use worker::{TestWorker, WorkerProcess, built_binary};
 
 /// PostgreSQL server the tests use (database name is replaced per test).
 pub fn postgres_server_url() -> String {

@@ -106,21 +106,26 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// The `eye-worker` binary built next to this test binary (`target/<profile>/eye-worker`),
-/// or `EYE_WORKER_BIN`. `make test` builds it first.
+/// The `eye-worker` binary built next to this test binary, or `EYE_WORKER_BIN`.
 fn worker_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("EYE_WORKER_BIN") {
-        return path.into();
+    match std::env::var_os("EYE_WORKER_BIN") {
+        Some(path) => path.into(),
+        None => built_binary("eye-worker"),
     }
+}
+
+/// A binary of the workspace built next to this test binary (`target/<profile>/<name>`).
+/// `make test` builds them first.
+pub fn built_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("test binary lives in target/<profile>/deps");
-    let path = profile_dir.join("eye-worker");
+    let path = profile_dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build -p eye-worker` (make test does)",
+        "{} is missing: build it with `cargo build --workspace --bins` (make test does)",
         path.display()
     );
     path
