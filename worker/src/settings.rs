@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use clap::Parser;
 use eye_core::settings::{AmqpSettings, DatabaseSettings, TelemetrySettings};
 
@@ -62,6 +63,17 @@ impl WorkerSettings {
 
     pub fn retry_max(&self) -> Duration {
         Duration::from_secs(self.retry_max_secs)
+    }
+
+    /// Pauses between retries while the broker or the database is away: from 100 ms,
+    /// doubling up to [`Self::retry_max`], jittered so workers do not retry in step; endless.
+    pub fn retry_backoff(&self) -> ExponentialBackoff {
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(self.retry_max())
+            .with_jitter()
+            .without_max_times()
+            .build()
     }
 }
 
