@@ -36,8 +36,14 @@ impl TestEnv {
 
     /// Starts the real `eye-worker` binary against this env.
     pub fn spawn_worker_process(&self) -> WorkerProcess {
+        self.spawn_worker_process_with(&[])
+    }
+
+    /// Starts the real `eye-worker` binary with `env` on top of this env's variables.
+    pub fn spawn_worker_process_with(&self, env: &[(&str, &str)]) -> WorkerProcess {
         let child = Command::new(worker_binary())
             .envs(self.worker_env())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .spawn()
             .expect("start eye-worker");
