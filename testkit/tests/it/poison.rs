@@ -253,3 +253,33 @@ async fn a_message_no_worker_can_finish_is_poisoned_by_the_broker_then_recorded_
         "released once back in the queue"
     );
 }
+
+#[tokio::test]
+async fn a_poisoned_message_the_database_refuses_event_by_event_is_kept_whole() {
+    let env = TestEnv::new().await;
+    let _api = env.spawn_api().await;
+    // Random text too long for the (app_id, event_id) index, even compressed: PostgreSQL
+    // refuses that row whatever happens, so retrying it would stall the poison queue.
+    let app: String = (0..300)
+        .map(|_| Uuid::new_v4().simple().to_string())
+        .collect();
+    let body = json!({"v": "1", "envelopes": [envelope(&app, Uuid::now_v7())]}).to_string();
+    eye_testkit::publish_poison(&env.namespace, body.as_bytes()).await;
+    let _worker = env.spawn_worker().await;
+    assert_eq!(env.wait_for_dead_letters(1, WITHIN).await, 1);
+    wait_until("the poison queue drains", async || {
+        poison_depth(&env.namespace).await == 0
+    })
+    .await;
+    let dead = env.dead_letters().await;
+    assert_eq!(
+        (dead[0].kind.as_str(), dead[0].app_id.as_deref()),
+        ("poisoned", None)
+    );
+    assert_eq!(dead[0].raw.as_deref(), Some(body.as_bytes()));
+    assert!(
+        dead[0].message.contains("could not be recorded one by one"),
+        "{}",
+        dead[0].message
+    );
+}
