@@ -21,6 +21,8 @@ use crate::reads::{cut_page, db_error, raw_json, rfc3339};
 #[derive(Debug, Clone, Default)]
 pub struct ErrorFilter {
     pub app_id: Option<String>,
+    /// One of [`dead_letter::KINDS`].
+    pub kind: Option<String>,
     pub validator: Option<String>,
     pub category: Option<String>,
     pub name: Option<String>,
@@ -36,7 +38,9 @@ pub struct ErrorFilter {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterOut {
     pub id: Uuid,
-    /// `invalid` (refused by a rule) or `undecodable` (not a message at all).
+    /// `invalid` (refused by a rule), `warning` (stored; a rule in `warn` mode),
+    /// `undecodable` (not a message at all) or `poisoned` (its message went past the broker's
+    /// delivery limit: never judged, held until replayed).
     pub kind: String,
     pub app_id: Option<String>,
     pub event_id: Option<Uuid>,
@@ -70,8 +74,10 @@ pub struct ErrorPage {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventStatus {
     pub id: Uuid,
-    /// `stored`, `rejected`, or `queued` (accepted, not yet judged — or never accepted: the
-    /// api keeps no list of ids, the queue is the only record until a worker judges it).
+    /// `stored`, `rejected` (refused by a rule, undecodable, or poisoned: held after too many
+    /// deliveries until replayed; `reasons` says which), or `queued` (accepted, not yet judged
+    /// — or never accepted: the api keeps no list of ids, the queue is the only record until a
+    /// worker judges it).
     pub status: &'static str,
     /// Why it was rejected (empty otherwise).
     #[schema(value_type = Vec<Object>)]
@@ -162,6 +168,7 @@ pub async fn list(db: &DatabaseConnection, filter: &ErrorFilter) -> Result<Error
         query = query.filter(Column::AppId.eq(app.as_str()));
     }
     for (column, value) in [
+        (Column::Kind, &filter.kind),
         (Column::Validator, &filter.validator),
         (Column::Category, &filter.category),
         (Column::Name, &filter.name),
@@ -204,7 +211,9 @@ pub async fn list(db: &DatabaseConnection, filter: &ErrorFilter) -> Result<Error
     })
 }
 
-/// Stored, rejected, or still queued, as far as the database knows.
+/// Stored, rejected, or still queued, as far as the database knows. A stored event is
+/// `stored` whatever dead letters it also has (a warning, or a poisoned row from a message
+/// whose ack was lost).
 pub async fn status(
     db: &DatabaseConnection,
     app_id: Option<&str>,

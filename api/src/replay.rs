@@ -1,12 +1,16 @@
 //! Replay: re-submit refused events through the queue with their original envelope (and so
-//! their original event id), after a rule was fixed. Storage is idempotent on (application,
-//! event id), so a replay stores each event once, never twice, however often it runs; an
-//! event refused again just bumps its dead letter's `attempts`.
+//! their original event id), after a rule was fixed, and poisoned ones (past the broker's
+//! delivery limit) after the cause was. Storage is idempotent on (application, event id), so a
+//! replay stores each event once, never twice, however often it runs; an event refused again
+//! just bumps its dead letter's `attempts`. A poisoned row is released once its event is back
+//! in the queue (the worker's verdict then speaks for it), so `/errors?kind=poisoned` lists
+//! what is held.
 
+use chrono::{DateTime, Utc};
 use eye_core::Envelope;
 use eye_core::entity::dead_letter;
 use futures::future::join_all;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -27,7 +31,8 @@ pub struct ReplayRequest {
     /// Event ids (as answered by `POST /events`).
     #[serde(default)]
     pub event_ids: Vec<Uuid>,
-    /// The rule that refused them (`validator` of the dead letter).
+    /// The rule that refused them (`validator` of the dead letter; `delivery_limit` for the
+    /// poisoned ones).
     #[serde(default)]
     pub validator: Option<String>,
     /// Only this application's.
@@ -58,8 +63,9 @@ pub async fn replay(
                 .into(),
         });
     }
-    let mut query =
-        dead_letter::Entity::find().filter(dead_letter::Column::Kind.eq(dead_letter::KIND_INVALID));
+    let mut query = dead_letter::Entity::find().filter(
+        dead_letter::Column::Kind.is_in([dead_letter::KIND_INVALID, dead_letter::KIND_POISONED]),
+    );
     if !request.event_ids.is_empty() {
         query = query.filter(dead_letter::Column::EventId.is_in(request.event_ids.clone()));
     }
@@ -69,8 +75,13 @@ pub async fn replay(
     if let Some(app) = &request.app_id {
         query = query.filter(dead_letter::Column::AppId.eq(app.as_str()));
     }
-    let payloads: Vec<Option<String>> = query
+    let rows: Vec<(Uuid, String, DateTime<Utc>, Option<String>)> = query
         .select_only()
+        .columns([
+            dead_letter::Column::Id,
+            dead_letter::Column::Kind,
+            dead_letter::Column::LastSeen,
+        ])
         .column_as(Expr::cust(r#""dead_letters"."payload"::text"#), "payload")
         .order_by_asc(dead_letter::Column::FirstSeen)
         .limit(MAX_REPLAY)
@@ -79,22 +90,56 @@ pub async fn replay(
         .await
         .map_err(db_error)?;
     let mut report = ReplayReport::default();
-    let envelopes: Vec<Envelope> = payloads
+    let replayable: Vec<Replayable> = rows
         .into_iter()
-        .filter_map(|p| {
-            let envelope = p.and_then(|text| serde_json::from_str::<Envelope>(&text).ok());
+        .filter_map(|(id, kind, last_seen, payload)| {
+            let envelope = payload.and_then(|text| serde_json::from_str::<Envelope>(&text).ok());
             if envelope.is_none() {
                 report.skipped += 1;
             }
-            envelope
+            Some(Replayable {
+                envelope: envelope?,
+                held: (kind == dead_letter::KIND_POISONED).then_some((id, last_seen)),
+            })
         })
         .collect();
-    for chunk in envelopes.chunks(CONCURRENCY) {
-        let results = join_all(chunk.iter().map(|e| publisher.publish(e))).await;
+    for chunk in replayable.chunks(CONCURRENCY) {
+        let results = join_all(chunk.iter().map(|r| publisher.publish(&r.envelope))).await;
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
             return Err(ApiError::Unavailable(e.to_string(), retry_after_secs));
         }
         report.replayed += chunk.len() as u64;
+        release(db, chunk.iter().filter_map(|r| r.held).collect()).await;
     }
     Ok(report)
+}
+
+/// A dead letter's envelope, and the (id, last_seen) of its row when it is a poisoned one.
+struct Replayable {
+    envelope: Envelope,
+    held: Option<(Uuid, DateTime<Utc>)>,
+}
+
+/// Deletes the poisoned rows whose events the broker has confirmed back in the queue, unless
+/// a worker touched a row meanwhile (`last_seen` moved): then the row is its newer verdict.
+/// A row left behind by a failure here is harmless: the next replay publishes it again
+/// (stored once all the same) and releases it.
+async fn release(db: &DatabaseConnection, held: Vec<(Uuid, DateTime<Utc>)>) {
+    if held.is_empty() {
+        return;
+    }
+    let released = dead_letter::Entity::delete_many()
+        .filter(dead_letter::Column::Kind.eq(dead_letter::KIND_POISONED))
+        .filter(
+            Expr::tuple([
+                Expr::col(dead_letter::Column::Id),
+                Expr::col(dead_letter::Column::LastSeen),
+            ])
+            .in_tuples(held),
+        )
+        .exec(db)
+        .await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "replayed poisoned events stay listed until the next replay");
+    }
 }

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+pub mod backoff;
 pub mod entity;
 pub mod envelope;
 pub mod event;

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Notify;
@@ -203,14 +202,7 @@ async fn open(
 }
 
 async fn supervise(inner: Arc<LinkSlot>, amqp: AmqpSettings, channels: u16, name: &'static str) {
-    let backoff = || {
-        ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(100))
-            .with_max_delay(Duration::from_secs(5))
-            .with_jitter()
-            .without_max_times()
-            .build()
-    };
+    let backoff = || crate::backoff::forever(Duration::from_millis(100), Duration::from_secs(5));
     let mut retry = backoff();
     while !inner.stop.is_cancelled() {
         let link = match open(&amqp, &inner.topology, channels, name).await {

@@ -20,6 +20,16 @@ async fn connect() -> Connection {
 
 /// Publishes `body` persistently to the namespace's events exchange, waiting for the confirm.
 pub async fn publish_raw(namespace: &str, body: &[u8]) {
+    publish_to(&Topology::new(namespace).exchange, EVENT_ROUTING_KEY, body).await;
+}
+
+/// Publishes `body` to the namespace's poison exchange, as the broker does with a message past
+/// the delivery limit (without the `x-death` headers it would add).
+pub async fn publish_poison(namespace: &str, body: &[u8]) {
+    publish_to(&Topology::new(namespace).poison_exchange, "", body).await;
+}
+
+async fn publish_to(exchange: &str, routing_key: &str, body: &[u8]) {
     let connection = connect().await;
     let channel = connection.create_channel().await.expect("channel");
     channel
@@ -28,8 +38,8 @@ pub async fn publish_raw(namespace: &str, body: &[u8]) {
         .expect("confirm mode");
     let confirm = channel
         .basic_publish(
-            Topology::new(namespace).exchange.as_str().into(),
-            EVENT_ROUTING_KEY.into(),
+            exchange.into(),
+            routing_key.into(),
             BasicPublishOptions {
                 mandatory: true,
                 ..BasicPublishOptions::default()
@@ -50,11 +60,20 @@ pub async fn publish_raw(namespace: &str, body: &[u8]) {
 
 /// Messages ready (not yet delivered) in the namespace's events queue.
 pub async fn queue_depth(namespace: &str) -> u32 {
+    depth_of(&Topology::new(namespace).queue).await
+}
+
+/// Messages ready (not yet delivered) in the namespace's poison queue.
+pub async fn poison_depth(namespace: &str) -> u32 {
+    depth_of(&Topology::new(namespace).poison_queue).await
+}
+
+async fn depth_of(queue: &str) -> u32 {
     let connection = connect().await;
     let channel = connection.create_channel().await.expect("channel");
     let queue = channel
         .queue_declare(
-            Topology::new(namespace).queue.as_str().into(),
+            queue.into(),
             QueueDeclareOptions {
                 passive: true,
                 ..QueueDeclareOptions::default()

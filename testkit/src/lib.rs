@@ -309,4 +309,4 @@ impl Drop for TestEnv {
     }
 }
 
-pub use broker::{publish_raw, queue_depth};
+pub use broker::{poison_depth, publish_poison, publish_raw, queue_depth};

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use backon::ExponentialBackoff;
 use clap::Parser;
 use eye_core::settings::{AmqpSettings, DatabaseSettings, TelemetrySettings};
 
@@ -62,6 +63,12 @@ impl WorkerSettings {
 
     pub fn retry_max(&self) -> Duration {
         Duration::from_secs(self.retry_max_secs)
+    }
+
+    /// Pauses between retries while the broker or the database is away: from 100 ms,
+    /// doubling up to [`Self::retry_max`], jittered so workers do not retry in step; endless.
+    pub fn retry_backoff(&self) -> ExponentialBackoff {
+        eye_core::backoff::forever(Duration::from_millis(100), self.retry_max())
     }
 }
 

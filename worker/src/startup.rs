@@ -2,21 +2,23 @@
 
 use std::sync::Arc;
 
-use sea_orm::Database;
+use sea_orm::{Database, DatabaseConnection};
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer;
 use crate::pipeline::Pipeline;
 use crate::provider::read_model::PlanProjection;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
 use crate::validation::{Registry, default_rules};
+use crate::{consumer, poison};
 
 /// A worker ready to consume.
 pub struct Worker {
     settings: WorkerSettings,
     pipeline: Arc<Pipeline>,
     store: Store,
+    /// The same pool as the store's, for the poison queue's consumer.
+    db: DatabaseConnection,
 }
 
 impl Worker {
@@ -31,14 +33,19 @@ impl Worker {
         let db = Database::connect(settings.database.connect_options()).await?;
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators)),
-            store: Store::new(db, vec![Arc::new(PlanProjection)]),
+            store: Store::new(db.clone(), vec![Arc::new(PlanProjection)]),
+            db,
             settings,
         })
     }
 
-    /// Consumes until `shutdown` is cancelled; then finishes and acks the batch in hand.
+    /// Consumes the events queue, and records what reaches the poison queue, until `shutdown`
+    /// is cancelled; then finishes and acks the batch in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
-        consumer::run(&self.settings, self.pipeline, self.store, shutdown).await;
+        tokio::join!(
+            consumer::run(&self.settings, self.pipeline, self.store, shutdown.clone()),
+            poison::run(&self.settings, &self.db, &shutdown),
+        );
         tracing::info!("worker stopped");
     }
 }

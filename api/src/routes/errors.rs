@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use eye_core::entity::dead_letter;
 
 use crate::auth::{Caller, SCOPE_ADMIN, SCOPE_EVENTS_READ};
 use crate::error::ApiError;
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
 }
 
 const PARAMS: &[&str] = &[
+    "kind",
     "validator",
     "category",
     "name",
@@ -34,6 +36,9 @@ const PARAMS: &[&str] = &[
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct ErrorQuery {
+    /// Documented by [`kind_schema`].
+    #[param(schema_with = kind_schema)]
+    kind: Option<String>,
     /// Only refusals whose first reason came from this rule (e.g. `required_keys`).
     #[param(min_length = 1)]
     validator: Option<String>,
@@ -51,7 +56,8 @@ pub(crate) struct ErrorQuery {
     cursor: Option<String>,
 }
 
-/// Refused events (and, for admins, undecodable messages), oldest first, with every reason.
+/// Refused and poisoned events (and, for admins, undecodable messages), oldest first, with
+/// every reason.
 #[utoipa::path(
     get,
     path = "/errors",
@@ -75,6 +81,7 @@ pub(crate) async fn list_errors(
     params.only(PARAMS)?;
     let filter = ErrorFilter {
         app_id: caller.scope_app().map(str::to_owned),
+        kind: kind_param(&params)?,
         validator: params.text("validator")?,
         category: params.text("category")?,
         name: params.text("name")?,
@@ -84,6 +91,33 @@ pub(crate) async fn list_errors(
         after: params.cursor()?,
     };
     Ok(Json(errors_read::list(&state.db, &filter).await?))
+}
+
+/// The `kind` parameter's schema: one of [`dead_letter::KINDS`].
+fn kind_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "Only dead letters of this kind: `invalid`, `warning`, `undecodable` or \
+             `poisoned` (past the broker's delivery limit, replayable).",
+        ))
+        .enum_values(Some(dead_letter::KINDS.iter().copied()))
+        .build()
+}
+
+/// `kind`, refused (400) unless it is one of [`dead_letter::KINDS`].
+fn kind_param(params: &Params) -> Result<Option<String>, ApiError> {
+    let kind = params.text("kind")?;
+    match kind {
+        Some(k) if !dead_letter::KINDS.contains(&k.as_str()) => Err(ApiError::BadParameter {
+            param: "kind".into(),
+            message: format!(
+                "unknown kind {k:?}; known: {}",
+                dead_letter::KINDS.join(", ")
+            ),
+        }),
+        kind => Ok(kind),
+    }
 }
 
 /// What became of an accepted event: `stored`, `rejected` (with the reasons) or `queued`.

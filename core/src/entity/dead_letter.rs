@@ -1,4 +1,5 @@
-//! A refused event or an undecodable message (table `dead_letters`), one row per event.
+//! A refused event, an undecodable message or a poisoned one (table `dead_letters`), one row
+//! per event.
 
 // The entity derives expand to code that names the prelude's items unqualified: the one
 // place a sea-orm glob import is needed.
@@ -10,6 +11,13 @@ pub const KIND_INVALID: &str = "invalid";
 pub const KIND_WARNING: &str = "warning";
 /// `kind` of a dead letter whose message could not be decoded into an envelope.
 pub const KIND_UNDECODABLE: &str = "undecodable";
+/// `kind` of an event whose message the broker moved to the poison queue after too many
+/// deliveries without an ack (workers killed mid-batch): never judged, held for replay.
+pub const KIND_POISONED: &str = "poisoned";
+/// Every `kind`, as the table's check constraint allows them.
+pub const KINDS: &[&str] = &[KIND_INVALID, KIND_WARNING, KIND_UNDECODABLE, KIND_POISONED];
+/// `validator` of a poisoned row: what replay and `/errors?validator=` select them by.
+pub const DELIVERY_LIMIT_RULE: &str = "delivery_limit";
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "dead_letters")]

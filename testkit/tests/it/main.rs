@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod ingest;
 mod migrate;
+mod poison;
 mod promise;
 mod provider;
 mod publish;

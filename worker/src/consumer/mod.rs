@@ -6,7 +6,6 @@ mod acks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use eye_core::amqp;
 use futures::StreamExt;
 use lapin::Channel;
@@ -39,7 +38,7 @@ pub async fn run(
     store: Store,
     shutdown: CancellationToken,
 ) {
-    let mut reconnect = backoff(settings.retry_max());
+    let mut reconnect = settings.retry_backoff();
     while !shutdown.is_cancelled() {
         match session(settings, &pipeline, &store, &shutdown).await {
             Ok(()) => return,
@@ -120,6 +119,7 @@ async fn session(
             }
         }
         let commit = tokio::spawn(commit(
+            settings.retry_backoff(),
             settings.retry_max(),
             store.clone(),
             std::mem::take(&mut batch),
@@ -157,13 +157,13 @@ async fn session(
 /// it refuses are dead-lettered by the store, never retried). Returns false when shutdown
 /// came first.
 async fn commit(
+    mut retry: backon::ExponentialBackoff,
     retry_max: Duration,
     store: Store,
     batch: Batch,
     messages: usize,
     shutdown: CancellationToken,
 ) -> bool {
-    let mut retry = backoff(retry_max);
     loop {
         let started = std::time::Instant::now();
         match store.commit(&batch.verdicts).await {
@@ -242,13 +242,4 @@ async fn watch_depth(channel: Channel, queue: String) {
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
-}
-
-fn backoff(max: Duration) -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(max)
-        .with_jitter()
-        .without_max_times()
-        .build()
 }

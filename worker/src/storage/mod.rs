@@ -211,6 +211,9 @@ async fn insert_dead_letters<C: ConnectionTrait>(
     for chunk in chunks(dead_letters, rows_per_statement::<D>()) {
         let on_conflict = OnConflict::columns([D::AppId, D::EventId])
             .update_columns([
+                // The latest verdict wins: a poisoned event replayed and then refused is
+                // invalid now.
+                D::Kind,
                 D::Validator,
                 D::Field,
                 D::Message,
