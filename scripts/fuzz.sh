@@ -15,7 +15,7 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
 fi
 
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_fuzz
-export EYE_AMQP_NAMESPACE=fuzz-$$ EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
+export EYE_AMQP_NAMESPACE=fuzz-$$ EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1))
 cargo build -q --workspace --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS eye_fuzz WITH (FORCE)"
