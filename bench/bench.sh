@@ -33,7 +33,7 @@ mkdir -p "$OUT"
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench
 # Capacity is measured here, not quotas (README: rate limits).
 export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
-export EYE_AMQP_NAMESPACE=bench EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
+export EYE_AMQP_NAMESPACE=bench EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 export EYE_WORKER_METRICS_ADDR=127.0.0.1:9109 EYE_BENCH_NOOP_ROUTE=true
 HOST=http://127.0.0.1:$PORT
 

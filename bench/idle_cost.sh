@@ -8,7 +8,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench
 # Capacity is measured here, not quotas (README: rate limits).
 export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
-export EYE_AMQP_NAMESPACE=bench EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_WORKER_METRICS_ADDR=127.0.0.1:9109
+export EYE_AMQP_NAMESPACE=bench EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0 EYE_WORKER_METRICS_ADDR=127.0.0.1:9109
 "$BIN/eye-migrate" up >/dev/null
 "$BIN/eye-api" serve >/dev/null 2>&1 & API=$!
 "$BIN/eye-worker" >/dev/null 2>&1 & WORKER=$!

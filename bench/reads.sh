@@ -10,7 +10,7 @@ ROWS=${ROWS:-1000000}
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench_reads
 # Capacity is measured here, not quotas (README: rate limits).
 export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
-export EYE_AMQP_NAMESPACE=bench-reads EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
+export EYE_AMQP_NAMESPACE=bench-reads EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 command -v oha >/dev/null || cargo install oha --locked
 cargo build --release -p eye-api -p eye-migrations
 "$BIN/eye-migrate" up >/dev/null

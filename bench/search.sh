@@ -10,7 +10,7 @@ CONNS=${CONNS:-16}
 PORT=${BENCH_PORT:-8101}
 BIN=${CARGO_TARGET_DIR:-target}/release
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench_search
-export EYE_AMQP_NAMESPACE=bench-search EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
+export EYE_AMQP_NAMESPACE=bench-search EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 cargo build --release -p eye-api -p eye-migrations --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS eye_bench_search WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null

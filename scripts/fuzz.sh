@@ -18,7 +18,7 @@ fi
 # A run on another FUZZ_PORT gets its own database, so two runs never drop each other's.
 DB=eye_fuzz${FUZZ_PORT:+_$FUZZ_PORT}
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
-export EYE_AMQP_NAMESPACE=fuzz-$$ EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
+export EYE_AMQP_NAMESPACE=fuzz-$$ EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1))
 cargo build -q --workspace --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"

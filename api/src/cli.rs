@@ -9,7 +9,7 @@ use sea_orm::{Database, DatabaseConnection};
 use uuid::Uuid;
 
 use crate::apps;
-use crate::auth::{Jwt, SCOPE_EVENTS_READ, SCOPE_EVENTS_WRITE};
+use crate::auth::{Jwt, Scope};
 use crate::settings::{ApiSettings, JwtSettings};
 
 #[derive(Debug, Parser)]
@@ -120,9 +120,9 @@ pub struct TokenArgs {
     /// The application id the token speaks for (its `sub`).
     #[arg(long)]
     pub app: String,
-    /// Scopes granted, comma-separated (`events:write`, `events:read`, `admin`).
-    #[arg(long, value_delimiter = ',', default_values_t = [SCOPE_EVENTS_WRITE.to_owned(), SCOPE_EVENTS_READ.to_owned()])]
-    pub scopes: Vec<String>,
+    /// Scopes granted, comma-separated; an unknown scope is refused, named.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Scope::EventsWrite, Scope::EventsRead])]
+    pub scopes: Vec<Scope>,
     /// Lifetime in seconds; without it the token does not expire.
     #[arg(long)]
     pub ttl_secs: Option<u64>,
@@ -131,7 +131,7 @@ pub struct TokenArgs {
 }
 
 async fn connect(database: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
-    Ok(Database::connect(database.url.expose().as_str()).await?)
+    Ok(Database::connect(database.connect_options()).await?)
 }
 
 /// Runs a registry command, printing its result; None if `command` is not one.
@@ -258,7 +258,7 @@ async fn issue(db: &DatabaseConnection, args: &TokenArgs) -> anyhow::Result<()> 
     let jwt = Jwt::new(&args.jwt)?;
     let app = args.app.trim();
     anyhow::ensure!(!app.is_empty(), "--app must not be empty");
-    let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
+    let scopes: Vec<&str> = args.scopes.iter().map(|s| s.as_str()).collect();
     let issued = apps::issue_token(
         db,
         &jwt,
@@ -271,4 +271,42 @@ async fn issue(db: &DatabaseConnection, args: &TokenArgs) -> anyhow::Result<()> 
     println!("jti: {}", issued.jti);
     println!("{}", issued.token);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes_of(args: &[&str]) -> Result<Vec<Scope>, clap::Error> {
+        let mut argv = vec!["eye-api", "token", "--app", "shop"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Token { args, .. } => Ok(args.scopes),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scopes_default_to_write_and_read_and_take_the_known_ones() {
+        assert_eq!(
+            scopes_of(&[]).expect("defaults"),
+            [Scope::EventsWrite, Scope::EventsRead]
+        );
+        assert_eq!(
+            scopes_of(&["--scopes", "admin,events:read"]).expect("known"),
+            [Scope::Admin, Scope::EventsRead]
+        );
+    }
+
+    #[test]
+    fn an_unknown_scope_is_refused_by_name() {
+        let error = scopes_of(&["--scopes", "events:write,events:delete"])
+            .expect_err("unknown scope")
+            .to_string();
+        assert!(error.contains("events:delete"), "{error}");
+        assert!(
+            error.contains("events:write, events:read, admin"),
+            "{error}"
+        );
+    }
 }

@@ -46,6 +46,8 @@ pub enum ApiError {
     },
     #[error("token revocation state is not current; retry shortly")]
     AuthStateStale,
+    #[error("too many reads at once: retry after the Retry-After delay")]
+    Busy,
     #[error("no such resource")]
     NotFound,
     #[error("method not allowed")]
@@ -103,6 +105,7 @@ impl ApiError {
             }
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::AuthStateStale => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -153,7 +156,7 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_, retry_after) | ApiError::MayBeStored { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Timeout | ApiError::AuthStateStale => {
+            ApiError::Timeout | ApiError::AuthStateStale | ApiError::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
             }
             ApiError::RateLimited { limit, retry_after } => {

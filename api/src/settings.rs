@@ -7,7 +7,8 @@ use clap::Args;
 use eye_core::Secret;
 use eye_core::settings::{AmqpSettings, DatabaseSettings, TelemetrySettings};
 
-/// The development signing secret; the api warns at start when it is in use.
+/// The development signing secret. It is public (it is in this file), so the api refuses
+/// to start with it unless it listens on a loopback address only.
 pub const DEV_JWT_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
 
 /// Settings of `eye-api serve`.
@@ -16,6 +17,10 @@ pub struct ApiSettings {
     /// Address the HTTP server listens on (port 0 picks a free port).
     #[arg(long, env = "EYE_HTTP_ADDR", default_value = "127.0.0.1:8000")]
     pub http_addr: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener: its own port, loopback by default,
+    /// so that the public port does not expose the api's internals.
+    #[arg(long, env = "EYE_METRICS_ADDR", default_value = "127.0.0.1:9100")]
+    pub metrics_addr: SocketAddr,
     #[command(flatten)]
     pub jwt: JwtSettings,
     #[command(flatten)]
@@ -33,6 +38,16 @@ pub struct ApiSettings {
     #[arg(long, env = "EYE_READ_TIMEOUT_MS", default_value_t = 5000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_ms: u64,
+    /// Authenticated reads (`/events`, `/sessions`, `/errors`) running at once; more get an
+    /// immediate 503 `busy` with `Retry-After` instead of queueing for a connection.
+    #[arg(long, env = "EYE_READ_CONCURRENCY", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub read_concurrency: u32,
+    /// `GET /search` requests (unauthenticated) running at once; more get an immediate 503.
+    /// Reads and searches together must fit in `EYE_DATABASE_MAX_CONNECTIONS`.
+    #[arg(long, env = "EYE_SEARCH_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub search_concurrency: u32,
     /// Mount `POST /bench/noop` (benchmarks only: the HTTP layer without the broker).
     #[arg(long, env = "EYE_BENCH_NOOP_ROUTE", default_value_t = false)]
     pub bench_noop_route: bool,
@@ -45,6 +60,29 @@ pub struct ApiSettings {
 }
 
 impl ApiSettings {
+    /// Refuses settings that cannot work or are unsafe: a bad key ring, the public
+    /// development secret on a non-loopback address, read limits past the read pool.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        self.jwt.check()?;
+        if self.jwt.uses_dev_secret() && !self.http_addr.ip().is_loopback() {
+            return Err(SettingsError(format!(
+                "EYE_JWT_SECRET is the public development secret, and anyone who can reach \
+                 EYE_HTTP_ADDR={} could mint tokens with it: set EYE_JWT_SECRET (or \
+                 EYE_JWT_KEYS) to a secret of your own, or listen on a loopback address",
+                self.http_addr
+            )));
+        }
+        let readers = u64::from(self.read_concurrency) + u64::from(self.search_concurrency);
+        if readers > u64::from(self.database.max_connections) {
+            return Err(SettingsError(format!(
+                "EYE_READ_CONCURRENCY ({}) + EYE_SEARCH_CONCURRENCY ({}) exceed \
+                 EYE_DATABASE_MAX_CONNECTIONS ({}): reads would queue for connections",
+                self.read_concurrency, self.search_concurrency, self.database.max_connections
+            )));
+        }
+        Ok(())
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
@@ -55,11 +93,12 @@ impl ApiSettings {
 pub struct JwtSettings {
     /// HS256 secret of the single key `default`, at least 32 bytes. Ignored when
     /// `EYE_JWT_KEYS` is set.
-    #[arg(long = "jwt-secret", env = "EYE_JWT_SECRET", default_value = DEV_JWT_SECRET)]
+    #[arg(long = "jwt-secret", env = "EYE_JWT_SECRET", default_value = DEV_JWT_SECRET,
+          hide_env_values = true)]
     pub secret: Secret<String>,
     /// The key ring, `kid:secret,kid:secret` (secrets of at least 32 bytes): every key
     /// verifies, so a key can be rotated without downtime. Replaces `EYE_JWT_SECRET`.
-    #[arg(long = "jwt-keys", env = "EYE_JWT_KEYS")]
+    #[arg(long = "jwt-keys", env = "EYE_JWT_KEYS", hide_env_values = true)]
     pub keys: Option<Secret<String>>,
     /// The key new tokens are signed with; defaults to the ring's first key.
     #[arg(long = "jwt-signing-kid", env = "EYE_JWT_SIGNING_KID")]
@@ -107,6 +146,12 @@ pub struct AccessSettings {
     #[arg(long = "api-replicas", env = "EYE_API_REPLICAS", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub replicas: u32,
+    /// Connections of the ingestion pool (the revocation reload, lookups of applications
+    /// registered since it, the readiness probe), apart from the read pool so that reads
+    /// and `/search` can never starve ingestion. Two are kept for the reload and the probe.
+    #[arg(long = "auth-database-connections", env = "EYE_AUTH_DATABASE_CONNECTIONS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(3..=64))]
+    pub database_connections: u32,
 }
 
 impl AccessSettings {
@@ -236,6 +281,12 @@ impl JwtSettings {
         self.key_ring().map(|_| ())
     }
 
+    /// Whether any key of the ring is the public [`DEV_JWT_SECRET`].
+    pub fn uses_dev_secret(&self) -> bool {
+        self.key_ring()
+            .is_ok_and(|ring| ring.keys.iter().any(|(_, secret)| secret == DEV_JWT_SECRET))
+    }
+
     /// The ring: `EYE_JWT_KEYS` when set, else `EYE_JWT_SECRET` as the key `default`.
     pub fn key_ring(&self) -> Result<KeyRing, SettingsError> {
         let keys: Vec<(String, String)> = match &self.keys {
@@ -292,18 +343,62 @@ impl JwtSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use clap::Parser;
 
-    use super::*;
-
     #[derive(Parser)]
-    struct Flags {
+    struct Wrapper {
         #[command(flatten)]
         settings: ApiSettings,
     }
 
+    /// Settings from flags alone (every flag given wins over the environment).
     fn settings(args: &[&str]) -> ApiSettings {
-        Flags::parse_from(std::iter::once("eye-api").chain(args.iter().copied())).settings
+        let mut argv = vec!["eye-api"];
+        argv.extend_from_slice(args);
+        Wrapper::try_parse_from(argv).expect("valid flags").settings
+    }
+
+    const OWN: &str = "my-own-secret-of-more-than-32-bytes!!";
+
+    #[test]
+    fn the_development_secret_is_refused_off_loopback_naming_the_setting() {
+        for addr in ["0.0.0.0:8000", "192.168.1.10:8000", "[::]:8000"] {
+            let s = settings(&["--http-addr", addr, "--jwt-secret", DEV_JWT_SECRET]);
+            let error = s.check().expect_err(addr).to_string();
+            assert!(error.contains("EYE_JWT_SECRET"), "{error}");
+            assert!(error.contains("EYE_HTTP_ADDR"), "{error}");
+        }
+        // In a key ring too.
+        let ring = format!("old:{DEV_JWT_SECRET},new:{OWN}");
+        let s = settings(&["--http-addr", "0.0.0.0:8000", "--jwt-keys", &ring]);
+        assert!(s.check().is_err());
+    }
+
+    #[test]
+    fn the_development_secret_is_allowed_on_loopback_and_an_own_secret_anywhere() {
+        for addr in ["127.0.0.1:8000", "[::1]:8000"] {
+            let s = settings(&["--http-addr", addr, "--jwt-secret", DEV_JWT_SECRET]);
+            assert!(s.check().is_ok(), "{addr}");
+        }
+        let s = settings(&["--http-addr", "0.0.0.0:8000", "--jwt-secret", OWN]);
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn read_bounds_past_the_read_pool_are_refused() {
+        let s = settings(&[
+            "--jwt-secret",
+            OWN,
+            "--database-max-connections",
+            "4",
+            "--read-concurrency",
+            "3",
+            "--search-concurrency",
+            "2",
+        ]);
+        let error = s.check().expect_err("5 > 4").to_string();
+        assert!(error.contains("EYE_READ_CONCURRENCY"), "{error}");
     }
 
     #[test]

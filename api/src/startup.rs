@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
+use eye_core::settings::DatabaseSettings;
 use sea_orm::{ConnectOptions, Database};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +21,7 @@ use crate::auth::Jwt;
 use crate::extract::BodyLimit;
 use crate::publisher::Publisher;
 use crate::routes;
-use crate::settings::{ApiSettings, DEV_JWT_SECRET};
+use crate::settings::ApiSettings;
 use crate::state::{AppState, Shared};
 
 /// Longest wait for in-flight requests once shutdown begins.
@@ -28,60 +30,100 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait at start for the first load of the revocation state.
 const INITIAL_AUTH_LOAD: Duration = Duration::from_secs(3);
 
+/// Statement timeout of the ingestion pool: its queries are index lookups and two small
+/// table reads, and a stuck one must not hold one of its few connections.
+const INGESTION_STATEMENT_TIMEOUT_MS: u64 = 1000;
+
 /// A bound, ready-to-serve api.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: TcpListener,
     router: Router,
     publisher: Publisher,
+    auth: Arc<AuthCache>,
     shutdown: CancellationToken,
 }
 
+/// A pool from the shared builder ([`DatabaseSettings::connect_options`]) with `connections`
+/// connections whose statements PostgreSQL cancels after `statement_timeout_ms`.
+fn pool(
+    database: &DatabaseSettings,
+    connections: u32,
+    statement_timeout_ms: u64,
+) -> ConnectOptions {
+    let mut options = database.connect_options();
+    options
+        .max_connections(connections)
+        .map_sqlx_postgres_opts(move |opts| {
+            opts.options([("statement_timeout", format!("{statement_timeout_ms}ms"))])
+        });
+    options
+}
+
 impl Application {
-    /// Checks the settings, binds the listener (port 0 picks one) and starts connecting to
+    /// Checks the settings, binds the listeners (port 0 picks one) and starts connecting to
     /// the broker and the database in the background.
     pub async fn build(settings: ApiSettings) -> anyhow::Result<Self> {
-        settings.jwt.check()?;
+        settings.check()?;
         settings.check_publish()?;
         // Bind first: a taken port fails the start before any connection is opened.
-        let listener = TcpListener::bind(settings.http_addr).await?;
+        let listener = TcpListener::bind(settings.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on EYE_HTTP_ADDR={}", settings.http_addr))?;
+        let metrics_listener = TcpListener::bind(settings.metrics_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on EYE_METRICS_ADDR={}",
+                    settings.metrics_addr
+                )
+            })?;
         let jwt = Jwt::new(&settings.jwt)?;
-        if settings.jwt.keys.is_none() && settings.jwt.secret.expose() == DEV_JWT_SECRET {
-            tracing::warn!("EYE_JWT_SECRET is the development default: set your own secret");
+        if settings.jwt.uses_dev_secret() {
+            tracing::warn!(
+                "EYE_JWT_SECRET is the public development default (allowed on loopback only): \
+                 set your own secret"
+            );
         }
-        let statement_timeout_ms = settings.read_timeout_ms;
-        let mut db_options = ConnectOptions::new(settings.database.url.expose().clone());
-        db_options
-            .max_connections(settings.database.max_connections)
-            .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
-            .connect_lazy(true)
-            .sqlx_logging(false)
-            // One heavy read must not stall the api: PostgreSQL cancels it (503 `timeout`).
-            .map_sqlx_postgres_opts(move |opts| {
-                opts.options([("statement_timeout", format!("{statement_timeout_ms}ms"))])
-            });
-        let db = Database::connect(db_options).await?;
+        // Two pools: reads and `/search` (one heavy read must not stall the api: PostgreSQL
+        // cancels it, 503 `timeout`), and ingestion's own, which reads never touch.
+        let db = Database::connect(pool(
+            &settings.database,
+            settings.database.max_connections,
+            settings.read_timeout_ms,
+        ))
+        .await?;
+        let ingestion_db = Database::connect(pool(
+            &settings.database,
+            settings.access.database_connections,
+            INGESTION_STATEMENT_TIMEOUT_MS,
+        ))
+        .await?;
         let publisher = Publisher::start(settings.amqp.clone(), &settings.publish);
         let shutdown = CancellationToken::new();
-        let auth = Arc::new(AuthCache::new(settings.access.clone()));
+        let auth = Arc::new(AuthCache::new(settings.access.clone(), ingestion_db));
         // One load before serving, so a healthy start does not answer 503 at first; if the
         // database is down it fails and requests get 503 until the refresher succeeds.
-        match tokio::time::timeout(INITIAL_AUTH_LOAD, auth.refresh(&db)).await {
+        match tokio::time::timeout(INITIAL_AUTH_LOAD, auth.refresh()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "revocation state not loaded yet"),
             Err(_) => tracing::warn!("revocation state not loaded yet: timed out"),
         }
-        auth.clone().spawn_refresher(db.clone(), shutdown.clone());
+        auth.clone().spawn_refresher(shutdown.clone());
         let state = AppState::new(Shared {
             jwt: Arc::new(jwt),
-            auth,
+            auth: auth.clone(),
             publisher: publisher.clone(),
             body_limit: BodyLimit(settings.max_body_bytes),
             retry_after_secs: settings.publish.retry_after_secs,
             db,
-            metrics: eye_core::telemetry::metrics_handle(),
             shutdown: shutdown.clone(),
         });
-        let router = routes::router(settings.bench_noop_route)
+        let limits = routes::Limits {
+            reads: settings.read_concurrency,
+            search: settings.search_concurrency,
+        };
+        let router = routes::router(settings.bench_noop_route, limits)
             .with_state(state)
             .layer(DefaultBodyLimit::max(settings.max_body_bytes as usize))
             .layer(TimeoutLayer::with_status_code(
@@ -100,8 +142,10 @@ impl Application {
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             publisher,
+            auth,
             shutdown,
         })
     }
@@ -110,11 +154,32 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Where `/metrics` is served.
+    pub fn metrics_addr(&self) -> std::io::Result<SocketAddr> {
+        self.metrics_listener.local_addr()
+    }
+
+    /// The revocation state (tests count its lookups).
+    pub fn auth(&self) -> Arc<AuthCache> {
+        self.auth.clone()
+    }
+
     /// Serves until `stop` is cancelled, then drains in-flight requests (bounded) and
     /// closes the broker connection.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> std::io::Result<()> {
         let addr = self.listener.local_addr()?;
-        tracing::info!(%addr, "api listening");
+        let metrics_addr = self.metrics_listener.local_addr()?;
+        tracing::info!(%addr, %metrics_addr, "api listening");
+        let metrics = axum::serve(
+            self.metrics_listener,
+            routes::metrics::router(eye_core::telemetry::metrics_handle()),
+        )
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+        tokio::spawn(async move {
+            if let Err(e) = metrics.await {
+                tracing::warn!(error = %e, "the metrics listener stopped");
+            }
+        });
         let readiness = self.shutdown.clone();
         let signal = stop.clone();
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {

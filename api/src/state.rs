@@ -4,7 +4,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -21,16 +20,16 @@ pub struct AppState(Arc<Shared>);
 /// The state's contents.
 pub struct Shared {
     pub jwt: Arc<Jwt>,
-    /// Revoked tokens, disabled applications and rate limits, reloaded in the background.
+    /// Revoked tokens, disabled applications and rate limits, reloaded in the background
+    /// on the ingestion pool it holds (also the readiness probe's).
     pub auth: Arc<AuthCache>,
     pub publisher: Publisher,
     pub body_limit: BodyLimit,
     /// `Retry-After` seconds for 503 answers.
     pub retry_after_secs: u32,
-    /// Used by the readiness check only: the api never writes events itself.
+    /// The read pool, for reads and `/search` only (their statement timeout applies): the
+    /// api never writes events itself, and ingestion never waits on this pool.
     pub db: DatabaseConnection,
-    /// Renders `/metrics`.
-    pub metrics: PrometheusHandle,
     /// Cancelled when shutdown begins, so readiness turns 503 first.
     pub shutdown: CancellationToken,
 }
@@ -58,11 +57,5 @@ impl FromRef<AppState> for Arc<Jwt> {
 impl FromRef<AppState> for BodyLimit {
     fn from_ref(state: &AppState) -> Self {
         state.body_limit
-    }
-}
-
-impl FromRef<AppState> for PrometheusHandle {
-    fn from_ref(state: &AppState) -> Self {
-        state.metrics.clone()
     }
 }

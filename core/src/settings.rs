@@ -17,7 +17,9 @@ pub struct AmqpSettings {
         id = "amqp_url",
         long = "amqp-url",
         env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        // `--help` must not print the password it holds.
+        hide_env_values = true
     )]
     pub url: Secret<String>,
     /// Prefix of exchange and queue names; deployments sharing a broker use different ones.
@@ -56,7 +58,8 @@ pub struct DatabaseSettings {
         id = "database_url",
         long = "database-url",
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/eye"
+        default_value = "postgres://postgres@127.0.0.1:5432/eye",
+        hide_env_values = true
     )]
     pub url: Secret<String>,
     /// Connections in the pool; a worker needs one per batch in flight, the api few.

@@ -1,8 +1,10 @@
 //! An api served in-process on a free port, with a typed client.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use eye_api::apps::AuthCache;
 use eye_api::auth::Jwt;
 use eye_api::settings::JwtSettings;
 use eye_core::Secret;
@@ -15,6 +17,10 @@ use crate::{TEST_JWT_SECRET, TestEnv};
 /// A running api and a client for it.
 pub struct TestApi {
     pub addr: SocketAddr,
+    /// The `/metrics` listener.
+    pub metrics_addr: SocketAddr,
+    /// The api's revocation state (its lookup counter).
+    pub auth: Arc<AuthCache>,
     pub client: reqwest::Client,
     /// A valid token for application `test-app` with every scope.
     pub token: String,
@@ -47,10 +53,14 @@ impl TestEnv {
             .await
             .expect("build api");
         let addr = app.local_addr().expect("bound");
+        let metrics_addr = app.metrics_addr().expect("bound");
+        let auth = app.auth();
         let stop = CancellationToken::new();
         let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
         TestApi {
             addr,
+            metrics_addr,
+            auth,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

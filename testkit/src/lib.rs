@@ -101,6 +101,9 @@ impl TestEnv {
             "eye-api".to_owned(),
             "--http-addr".into(),
             "127.0.0.1:0".into(),
+            // Apis of tests running side by side must not race for the metrics port.
+            "--metrics-addr".into(),
+            "127.0.0.1:0".into(),
         ];
         args.extend(self.common_args());
         args.extend(["--jwt-secret".into(), TEST_JWT_SECRET.into()]);

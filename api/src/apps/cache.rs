@@ -3,14 +3,22 @@
 //! PostgreSQL every `EYE_AUTH_REFRESH_MS` and swaps an `Arc`, so a request checks it with
 //! no I/O, and a revocation reaches every replica within one refresh. If it cannot be
 //! reloaded for `EYE_AUTH_MAX_STALENESS_MS`, requests are refused (503): never fail open.
+//!
+//! An application registered since the last reload (the token `make generatetoken` just
+//! printed) is looked up on its first request: one query per application however many
+//! requests miss at once, and an unknown one is remembered as unknown for one refresh
+//! interval, so tokens for it cannot flood the database. All of this runs on the
+//! ingestion pool, which reads never touch.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -23,6 +31,17 @@ use crate::settings::AccessSettings;
 /// Revoked tokens stay listed this long past their expiry (covers the verifier's leeway).
 const EXPIRED_GRACE: chrono::Duration = chrono::Duration::minutes(5);
 
+/// Longest a request waits for the lookup of an application not loaded yet (then 503).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Most application ids remembered between reloads (found or unknown); past it the least
+/// used are forgotten, so a stream of distinct ids cannot grow the cache.
+const LOOKUP_CACHE_CAPACITY: u64 = 10_000;
+
+/// Connections of the ingestion pool the reload and the readiness probe keep for
+/// themselves: lookups get the rest.
+const RESERVED_CONNECTIONS: u32 = 2;
+
 /// An application as the api sees it between two reloads.
 #[derive(Debug)]
 pub struct AppEntry {
@@ -33,22 +52,57 @@ pub struct AppEntry {
 /// One reload's worth of state.
 struct Snapshot {
     apps: HashMap<String, Arc<AppEntry>>,
-    revoked: HashSet<String>,
+    revoked: Arc<HashSet<String>>,
     loaded_at: Instant,
+}
+
+/// A lookup that did not answer: the request gets 503, and nothing is remembered.
+#[derive(Debug, thiserror::Error)]
+enum LookupError {
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("timed out")]
+    Timeout,
 }
 
 /// The shared, swappable revocation state.
 pub struct AuthCache {
     current: RwLock<Option<Arc<Snapshot>>>,
     settings: AccessSettings,
+    /// The ingestion pool: reloads, lookups and the readiness probe; never a read.
+    db: DatabaseConnection,
+    /// Applications looked up since they were missing from the snapshot, found (`Some`)
+    /// or not, for one refresh interval: concurrent misses of one id share one query.
+    lookups: moka::future::Cache<String, Option<Arc<AppEntry>>>,
+    /// Lookups of distinct applications at once, so they never take the reload's connection.
+    lookup_permits: Semaphore,
+    /// Queries made by lookups (tests and `eye_auth_app_lookups_total`).
+    lookups_made: AtomicU64,
+    /// One readiness probe at a time; the others get the last result.
+    probe: Semaphore,
+    last_probe: AtomicBool,
 }
 
 impl AuthCache {
-    /// Empty: every request is refused (503) until the first reload succeeds.
-    pub fn new(settings: AccessSettings) -> Self {
+    /// Empty: every request is refused (503) until the first reload succeeds. `db` is the
+    /// ingestion pool, of `settings.database_connections` connections.
+    pub fn new(settings: AccessSettings, db: DatabaseConnection) -> Self {
+        let lookup_permits = settings
+            .database_connections
+            .saturating_sub(RESERVED_CONNECTIONS)
+            .max(1);
         Self {
             current: RwLock::new(None),
+            lookups: moka::future::Cache::builder()
+                .max_capacity(LOOKUP_CACHE_CAPACITY)
+                .time_to_live(settings.refresh_every())
+                .build(),
+            lookup_permits: Semaphore::new(lookup_permits as usize),
+            lookups_made: AtomicU64::new(0),
+            probe: Semaphore::new(1),
+            last_probe: AtomicBool::new(false),
             settings,
+            db,
         }
     }
 
@@ -63,28 +117,110 @@ impl AuthCache {
     }
 
     /// Admits a verified token: its application registered and enabled, its `jti` not
-    /// revoked, and the state fresh. No I/O.
-    pub fn admit(&self, claims: &Claims) -> Result<Arc<AppEntry>, ApiError> {
+    /// revoked, and the state fresh. No I/O, but for an application missing from the
+    /// snapshot (registered since the last reload, or unknown): see [`Self::look_up`].
+    pub async fn admit(&self, claims: &Claims) -> Result<Arc<AppEntry>, ApiError> {
         let snapshot = self
             .snapshot()
             .filter(|s| s.loaded_at.elapsed() <= self.settings.max_staleness())
             .ok_or(ApiError::AuthStateStale)?;
-        let app = snapshot
-            .apps
-            .get(&claims.sub)
-            .ok_or(AuthError::UnknownApp)?;
+        let app = match snapshot.apps.get(&claims.sub) {
+            Some(app) => app.clone(),
+            None => self
+                .look_up(&claims.sub)
+                .await?
+                .ok_or(AuthError::UnknownApp)?,
+        };
         if app.disabled {
             return Err(AuthError::AppDisabled.into());
         }
         if snapshot.revoked.contains(&claims.jti) {
             return Err(AuthError::Revoked.into());
         }
-        Ok(app.clone())
+        Ok(app)
+    }
+
+    /// The application `app_id` from the database, None if it is not registered. Single
+    /// flight: concurrent callers for one id wait for the same query; its answer (found or
+    /// not) is remembered for one refresh interval, by then the reload knows the rest.
+    async fn look_up(&self, app_id: &str) -> Result<Option<Arc<AppEntry>>, ApiError> {
+        let query = async {
+            let found = tokio::time::timeout(LOOKUP_TIMEOUT, async {
+                let _permit = self.lookup_permits.acquire().await;
+                self.lookups_made.fetch_add(1, Ordering::Relaxed);
+                application::Entity::find_by_id(app_id.to_owned())
+                    .one(&self.db)
+                    .await
+            })
+            .await
+            .map_err(|_| LookupError::Timeout)??;
+            let result = if found.is_some() { "found" } else { "unknown" };
+            metrics::counter!("eye_auth_app_lookups_total", "result" => result).increment(1);
+            Ok::<_, LookupError>(found.map(|app| self.adopt(app)))
+        };
+        self.lookups
+            .try_get_with_by_ref(app_id, query)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, app_id, "cannot look the application up");
+                metrics::counter!("eye_auth_app_lookups_total", "result" => "error").increment(1);
+                ApiError::AuthStateStale
+            })
+    }
+
+    /// Queries made so far to look up applications missing from the snapshot.
+    pub fn lookups_made(&self) -> u64 {
+        self.lookups_made.load(Ordering::Relaxed)
+    }
+
+    /// Puts a looked-up application into the current snapshot, so that its next requests
+    /// find it there (and keep its bucket across reloads); returns its entry.
+    fn adopt(&self, app: application::Model) -> Arc<AppEntry> {
+        let entry = Arc::new(self.entry_for(&app));
+        let Ok(mut current) = self.current.write() else {
+            return entry;
+        };
+        let Some(snapshot) = current.as_ref() else {
+            return entry;
+        };
+        if let Some(existing) = snapshot.apps.get(&app.id) {
+            return existing.clone();
+        }
+        let mut apps = snapshot.apps.clone();
+        apps.insert(app.id, entry.clone());
+        *current = Some(Arc::new(Snapshot {
+            apps,
+            revoked: snapshot.revoked.clone(),
+            loaded_at: snapshot.loaded_at,
+        }));
+        entry
+    }
+
+    fn entry_for(&self, app: &application::Model) -> AppEntry {
+        AppEntry {
+            disabled: app.disabled_at.is_some(),
+            limiter: Limiter::new(self.limit_of(app), self.settings.replicas),
+        }
+    }
+
+    /// Whether the database answers on the ingestion pool within `within`. One probe at a
+    /// time: a caller arriving meanwhile gets the last result, so a flood of `/readyz`
+    /// holds at most one connection.
+    pub async fn database_answers(&self, within: Duration) -> bool {
+        let Ok(_permit) = self.probe.try_acquire() else {
+            return self.last_probe.load(Ordering::Relaxed);
+        };
+        let up = matches!(
+            tokio::time::timeout(within, self.db.ping()).await,
+            Ok(Ok(()))
+        );
+        self.last_probe.store(up, Ordering::Relaxed);
+        up
     }
 
     /// Reloads from the database; keeps each application's bucket unless its limit changed.
-    pub async fn refresh(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
-        let apps = application::Entity::find().all(db).await?;
+    pub async fn refresh(&self) -> Result<(), DbErr> {
+        let apps = application::Entity::find().all(&self.db).await?;
         let cutoff = chrono::Utc::now() - EXPIRED_GRACE;
         let revoked: Vec<Uuid> = token::Entity::find()
             .select_only()
@@ -96,37 +232,34 @@ impl AuthCache {
                     .add(token::Column::ExpiresAt.gt(cutoff)),
             )
             .into_tuple()
-            .all(db)
+            .all(&self.db)
             .await?;
-        let previous = self.snapshot();
+        let revoked = Arc::new(revoked.iter().map(Uuid::to_string).collect());
+        // Read and replaced under one lock, so that an application adopted by a lookup
+        // meanwhile keeps its entry (and its bucket).
+        let Ok(mut current) = self.current.write() else {
+            return Ok(());
+        };
         let apps = apps
             .into_iter()
             .map(|app| {
-                let limit = self.limit_of(&app);
-                let kept = previous
+                let kept = current
                     .as_ref()
                     .and_then(|p| p.apps.get(&app.id))
                     .filter(|e| {
-                        e.limiter.limit() == limit && e.disabled == app.disabled_at.is_some()
+                        e.limiter.limit() == self.limit_of(&app)
+                            && e.disabled == app.disabled_at.is_some()
                     })
                     .cloned();
-                let entry = kept.unwrap_or_else(|| {
-                    Arc::new(AppEntry {
-                        disabled: app.disabled_at.is_some(),
-                        limiter: Limiter::new(limit, self.settings.replicas),
-                    })
-                });
+                let entry = kept.unwrap_or_else(|| Arc::new(self.entry_for(&app)));
                 (app.id, entry)
             })
             .collect();
-        let snapshot = Snapshot {
+        *current = Some(Arc::new(Snapshot {
             apps,
-            revoked: revoked.iter().map(Uuid::to_string).collect(),
+            revoked,
             loaded_at: Instant::now(),
-        };
-        if let Ok(mut current) = self.current.write() {
-            *current = Some(Arc::new(snapshot));
-        }
+        }));
         Ok(())
     }
 
@@ -140,10 +273,11 @@ impl AuthCache {
 
     /// Reloads every refresh interval until `stop`; a failed reload is logged and retried
     /// at the next tick (the staleness bound turns requests away meanwhile).
-    pub fn spawn_refresher(self: Arc<Self>, db: DatabaseConnection, stop: CancellationToken) {
+    pub fn spawn_refresher(self: Arc<Self>, stop: CancellationToken) {
         let every = self.settings.refresh_every();
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
+            // The first reload one interval from now: `Application::build` has just loaded.
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
@@ -151,8 +285,7 @@ impl AuthCache {
                     _ = ticks.tick() => {}
                 }
                 // Bounded, so that a hung connection cannot hold back the next attempt.
-                match tokio::time::timeout(every.max(Duration::from_secs(1)), self.refresh(&db))
-                    .await
+                match tokio::time::timeout(every.max(Duration::from_secs(1)), self.refresh()).await
                 {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::warn!(error = %e, "cannot reload the revocation state"),

@@ -24,6 +24,31 @@ pub const SCOPE_EVENTS_READ: &str = "events:read";
 /// Scope that reads (and later manages) every application.
 pub const SCOPE_ADMIN: &str = "admin";
 
+/// A scope a token can be issued with: the command line accepts only these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scope {
+    /// `POST /events`.
+    #[value(name = "events:write")]
+    EventsWrite,
+    /// Reads of the token's own application.
+    #[value(name = "events:read")]
+    EventsRead,
+    /// Every scope, over every application.
+    #[value(name = "admin")]
+    Admin,
+}
+
+impl Scope {
+    /// The scope as written in the token's `scope` claim.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::EventsWrite => SCOPE_EVENTS_WRITE,
+            Scope::EventsRead => SCOPE_EVENTS_READ,
+            Scope::Admin => SCOPE_ADMIN,
+        }
+    }
+}
+
 /// Why a request was not authenticated. [`AuthError::reason`] is the machine-readable
 /// `reason` of the 401 body.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +166,7 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|token| !token.is_empty())
             .ok_or(AuthError::Missing)?;
         let claims = state.jwt.verify(token)?;
-        let app = state.auth.admit(&claims)?;
+        let app = state.auth.admit(&claims).await?;
         Ok(Caller {
             app_id: claims.sub,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),

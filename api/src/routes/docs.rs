@@ -25,14 +25,13 @@ use crate::state::AppState;
         super::search::search,
         super::health::healthz,
         super::health::readyz,
-        super::metrics::render,
     ),
     components(schemas(crate::error::Body, crate::error::Detail)),
     modifiers(&BearerAuth),
     tags(
         (name = "events", description = "Sending and reading events"),
         (name = "providers", description = "Events pulled from external providers"),
-        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "health", description = "Liveness and readiness (metrics have their own listener, EYE_METRICS_ADDR)"),
     )
 )]
 pub struct ApiDoc;

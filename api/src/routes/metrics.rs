@@ -1,4 +1,5 @@
-//! `GET /metrics` (Prometheus text exposition) and the middleware that times every request.
+//! `GET /metrics` (Prometheus text exposition), served on its own listener
+//! (`EYE_METRICS_ADDR`, loopback by default), and the middleware that times every request.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, PoisonError, RwLock};
@@ -13,16 +14,15 @@ use axum::routing::get;
 use metrics::Histogram;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::state::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(render))
+/// The metrics listener's routes: `GET /metrics` only.
+pub fn router(handle: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(render))
+        .with_state(handle)
 }
 
 /// Prometheus metrics, text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub(crate) async fn render(State(handle): State<PrometheusHandle>) -> String {
+async fn render(State(handle): State<PrometheusHandle>) -> String {
     handle.render()
 }
 

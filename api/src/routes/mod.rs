@@ -3,18 +3,36 @@
 pub mod docs;
 mod errors;
 mod events;
+mod gate;
 mod health;
-mod metrics;
+pub mod metrics;
 mod reads;
 mod search;
 
 use axum::Router;
+use axum::response::IntoResponse;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use gate::Gate;
+
+/// How many reads and searches may run at once (see [`crate::ApiSettings`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub reads: u32,
+    pub search: u32,
+}
 
 /// Every route, with JSON 404 and 405 answers; `bench_noop` adds the benchmark-only route.
-pub fn router(bench_noop: bool) -> Router<AppState> {
+/// Reads and `/search` are each behind a concurrency bound (`limits`). `/metrics` is not
+/// here: it has its own listener ([`metrics::router`]).
+pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
+    let reads = Gate::new("reads", limits.reads, || ApiError::Busy.into_response())
+        .guard(reads::router().merge(errors::router()));
+    let search = Gate::new("search", limits.search, || {
+        search::SearchError::Unavailable.into_response()
+    })
+    .guard(search::router());
     let router = if bench_noop {
         events::bench_router()
     } else {
@@ -22,12 +40,10 @@ pub fn router(bench_noop: bool) -> Router<AppState> {
     };
     router
         .merge(events::router())
-        .merge(reads::router())
-        .merge(errors::router())
+        .merge(reads)
         .merge(docs::router())
         .merge(health::router())
-        .merge(metrics::router())
-        .merge(search::router())
+        .merge(search)
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -250,3 +250,63 @@ async fn the_command_line_creates_issues_revokes_and_disables() {
     assert!(shop.disabled_at.is_some());
     assert!(apps.iter().any(|a| a.id == "fresh"));
 }
+
+/// No reload during the test: whatever the api knows of an application registered after
+/// its start, it learned on the request path.
+const NO_RELOAD: &[&str] = &[
+    "--auth-refresh-ms",
+    "60000",
+    "--auth-max-staleness-ms",
+    "120000",
+];
+
+#[tokio::test]
+async fn a_token_issued_for_a_new_application_works_on_the_very_next_request() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api_with(NO_RELOAD).await;
+    api.wait_ready(Duration::from_secs(15)).await;
+    let _worker = env.spawn_worker().await;
+    // What `make generatetoken app=fresh` does: register, issue, print; then at once ten
+    // requests, concurrently, share one lookup.
+    env.register_app("fresh").await;
+    let issued = env.issue_token("fresh", &["events:write"]).await;
+    let body = seed_event();
+    let answers = join_all((0..10).map(|_| api.post_event_as(&issued.token, &body))).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    assert_eq!(api.auth.lookups_made(), 1, "one query for ten misses");
+    assert_eq!(env.wait_for_events(10, Duration::from_secs(15)).await, 10);
+    assert!(env.events().await.iter().all(|e| e.app_id == "fresh"));
+    // Later requests find it in memory; it is still subject to revocation.
+    assert_eq!(api.post_event_as(&issued.token, &body).await.status(), 202);
+    assert_eq!(api.auth.lookups_made(), 1);
+}
+
+#[tokio::test]
+async fn a_flood_of_tokens_for_an_unknown_application_costs_one_query() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api_with(NO_RELOAD).await;
+    api.wait_ready(Duration::from_secs(15)).await;
+    // Signed with the right key, for an application that was never registered.
+    let ghost = token_for("ghost", &["events:write"]);
+    let body = seed_event();
+    let concurrent = join_all((0..300).map(|_| api.post_event_as(&ghost, &body))).await;
+    let mut statuses: Vec<u16> = concurrent.iter().map(|r| r.status().as_u16()).collect();
+    for _ in 0..100 {
+        statuses.push(api.post_event_as(&ghost, &body).await.status().as_u16());
+    }
+    assert!(statuses.iter().all(|s| *s == 401), "all refused");
+    let response = api.post_event_as(&ghost, &body).await;
+    let error: Value = response.json().await.expect("JSON error body");
+    assert_eq!(error["error"]["reason"], "unknown_application");
+    assert_eq!(
+        api.auth.lookups_made(),
+        1,
+        "401 requests, one query: the answer is remembered until the next reload"
+    );
+    // A real application is still looked up, on its own.
+    env.register_app("real").await;
+    let real = token_for("real", &["events:write"]);
+    assert_eq!(api.post_event_as(&real, &body).await.status(), 202);
+    assert_eq!(api.auth.lookups_made(), 2);
+}

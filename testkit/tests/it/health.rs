@@ -44,7 +44,7 @@ async fn readiness_turns_503_when_the_database_is_down() {
 }
 
 #[tokio::test]
-async fn metrics_are_exposed_for_prometheus() {
+async fn metrics_are_exposed_for_prometheus_on_their_own_listener_only() {
     let env = TestEnv::new().await;
     let api = env.spawn_api().await;
     assert_eq!(
@@ -53,7 +53,7 @@ async fn metrics_are_exposed_for_prometheus() {
     );
     let response = api
         .client
-        .get(api.url("/metrics"))
+        .get(format!("http://{}/metrics", api.metrics_addr))
         .send()
         .await
         .expect("sent");
@@ -71,6 +71,14 @@ async fn metrics_are_exposed_for_prometheus() {
         text.contains(r#"route="/events""#),
         "requests are labelled by route"
     );
+    // Not on the public port.
+    let public = api
+        .client
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(public.status(), 404);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod dead_letters;
 mod errors;
 mod health;
 mod ingest;
+mod isolation;
 mod migrate;
 mod poison;
 mod promise;
