@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     dotenvy::dotenv().ok();
     let settings = WorkerSettings::parse();
     eye_core::telemetry::init(&settings.telemetry)?;
-    metrics_exporter_prometheus::PrometheusBuilder::new()
+    eye_core::telemetry::prometheus()
         .with_http_listener(settings.metrics_addr)
         .install()?;
     let shutdown = eye_core::shutdown::on_signal();

@@ -26,7 +26,7 @@ async fn render(State(handle): State<PrometheusHandle>) -> String {
     handle.render()
 }
 
-/// Records `eye_http_requests_seconds{route, method, status}` for every routed request.
+/// Records `eye_http_request_duration_seconds{route, method, status}` for every routed request.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     // A clone of the matched path is an Arc's: no allocation.
@@ -90,7 +90,7 @@ impl Handles {
             return found;
         }
         let histogram = metrics::histogram!(
-            "eye_http_requests_seconds",
+            "eye_http_request_duration_seconds",
             "route" => route.to_owned(),
             "method" => method,
             "status" => status.as_str().to_owned()

@@ -63,7 +63,7 @@ async fn metrics_are_exposed_for_prometheus_on_their_own_listener_only() {
         "eye_events_accepted_total",
         "eye_publish_confirm_seconds",
         "eye_publish_batch_events",
-        "eye_http_requests_seconds",
+        "eye_http_request_duration_seconds",
     ] {
         assert!(text.contains(metric), "{metric} missing from /metrics");
     }
