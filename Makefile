@@ -7,7 +7,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz
+.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz chaos
 
 # A provider is configured when EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE is set, in the
 # environment or in .env (the binaries read both); without one, the fetcher would poll an
@@ -79,6 +79,12 @@ openapi:
 ## fuzz: schemathesis (PyPI) against a live api over every documented endpoint
 fuzz:
 	scripts/fuzz.sh
+
+## chaos: CHAOS_DURATION s (300) of load with 1 % hostile events on a private PostgreSQL and
+## RabbitMQ while a worker is killed -9 and both are restarted; then the ledger by id (non-zero
+## exit on anything lost, doubled or undecodable). CHAOS_RATE, CHAOS_FAULT_EVERY: see the script.
+chaos:
+	scripts/chaos.sh
 
 ## lint: formatting and clippy, as before every commit
 lint:
