@@ -4,8 +4,10 @@
 # the api and two workers (debug build), and drives them with eye-loadtest: valid events plus
 # CHAOS_HOSTILE_PERCENT hostile ones, each retried with its own id while the answer is 503 or
 # none. Every CHAOS_FAULT_EVERY seconds it breaks something, in turn: kill -9 a worker (started
-# again 2 s later), restart RabbitMQ, restart PostgreSQL (an immediate stop: a crash). Once the
-# load is over and the queue drained, the ledger by id, read from the database:
+# again 2 s later), restart RabbitMQ, restart PostgreSQL (an immediate stop: a crash), and a
+# database blip followed by a SIGTERM to a worker (a graceful restart while a batch may still
+# be retrying its commit). Once the load is over and the queue drained, the ledger by id, read
+# from the database:
 #   accepted=N stored=N refused=N lost=0 duplicated=0 undecodable=0
 # and the exit status is non-zero unless lost, duplicated and undecodable are all 0.
 set -euo pipefail
@@ -23,6 +25,7 @@ NODE=eye-chaos-$$@localhost
 
 log() { printf '%s chaos: %s\n' "$(date +%T)" "$*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+[ -x "$PGBIN/initdb" ] || { log "no PostgreSQL server binaries (initdb) found: set CHAOS_PGBIN"; exit 1; }
 
 # Six free ports in a row from a random base: database, AMQP, Erlang distribution, api, and
 # the two workers' metrics.
@@ -130,7 +133,7 @@ TOKEN=$("$BIN/eye-api" token --app chaos | tail -1)
 sleep 2 # the api learns of a new application at its next reload (1 s)
 
 # --- faults, in turn, while the load runs --------------------------------------------------
-KILLS=0 RABBIT_RESTARTS=0 PG_RESTARTS=0 UNEXPECTED=0
+KILLS=0 RABBIT_RESTARTS=0 PG_RESTARTS=0 TERMS=0 UNEXPECTED=0
 kill_worker() {
   local i=$((KILLS % 2))
   kill -9 "${WORKERS[$i]}"
@@ -155,6 +158,17 @@ restart_pg() {
   sleep 2
   pg_start
   PG_RESTARTS=$((PG_RESTARTS + 1))
+}
+blip_then_term() {
+  local i=$((TERMS % 2))
+  log "PostgreSQL down for 2 s (immediate stop), then SIGTERM to worker $i"
+  pg_stop immediate
+  sleep 2
+  pg_start
+  kill -TERM "${WORKERS[$i]}"
+  wait "${WORKERS[$i]}" 2>/dev/null || true
+  worker_start "$i"
+  TERMS=$((TERMS + 1))
 }
 # A supervisor's job: a process that died without being killed is reported and started again.
 supervise() {
@@ -183,12 +197,12 @@ EYE_TOKEN=$TOKEN "$BIN/eye-loadtest" --host "http://127.0.0.1:$API_PORT" --rate 
   --retry-secs 120 --drain-timeout 300 --report-dir "$WORK/loadtest" \
   >"$WORK/loadtest.out" 2>&1 &
 LOAD_PID=$!
-FAULTS=(kill_worker restart_rabbit restart_pg)
+FAULTS=(kill_worker restart_rabbit restart_pg blip_then_term)
 start=$SECONDS n=0 next=$FAULT_EVERY
 while kill -0 "$LOAD_PID" 2>/dev/null; do
   # No fault in the last 10 s of the load, so the last one is recovered from under load.
   if [ $((SECONDS - start)) -ge "$next" ] && [ $((SECONDS - start)) -lt $((DURATION - 10)) ]; then
-    "${FAULTS[$((n % 3))]}"
+    "${FAULTS[$((n % ${#FAULTS[@]}))]}"
     n=$((n + 1))
     # A slow restart does not squeeze the next fault into its heels.
     next=$((next + FAULT_EVERY))
@@ -202,7 +216,8 @@ wait "$LOAD_PID" || rc=$?
 LOAD_PID=""
 
 grep -E '^(POST |note:|not accepted:|load done:)' "$WORK/loadtest.out" >&2 || true
-echo "faults: worker kills=$KILLS rabbitmq restarts=$RABBIT_RESTARTS postgresql restarts=$PG_RESTARTS; processes that exited by themselves=$UNEXPECTED"
+echo "faults: worker kill -9=$KILLS, RabbitMQ restarts=$RABBIT_RESTARTS, PostgreSQL restarts=$PG_RESTARTS," \
+  "database blip then worker SIGTERM=$TERMS; processes that exited by themselves=$UNEXPECTED"
 ledger=$(grep '^accepted=' "$WORK/loadtest.out" | tail -1)
 echo "${ledger:-no ledger: the load test failed (see $WORK/loadtest.out)}"
 exit "$rc"
