@@ -105,6 +105,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Like wait_until, but gives up at once when the started command (its group) has exited.
+wait_started() { # group, seconds, command...
+  local group=$1 deadline=$((SECONDS + $2))
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    kill -0 -- "-$group" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
+}
 ready() { curl -sf "$HOST/readyz"; }
 metrics() { curl -sf "http://$1/metrics"; }
 stored() { [ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM events WHERE id = '$1'")" = 1 ]; }
@@ -146,8 +155,8 @@ fi
 if wanted run; then
   start run make run
   run_group=$LAST
-  if ! wait_until 600 ready; then
-    fail run "make run: no /readyz 200 on $HOST within 600 s: $(tail -5 "$WORK/run.log")"
+  if ! wait_started "$run_group" 600 ready; then
+    fail run "make run: exited, or no /readyz 200 on $HOST within 600 s: $(tail -5 "$WORK/run.log")"
   else
     ok "make run: api ready on $HOST"
     # The README's block, exactly but for the port: the token, then the curl at once.
@@ -207,10 +216,11 @@ if wanted runserver || wanted runworker; then
   EYE_WORKER_METRICS_ADDR=$second_metrics start runworker2 make runworker
   worker2=$LAST
   token=$(make -s generatetoken app=entrypoints 2>/dev/null | tail -1)
-  if ! wait_until 600 ready; then
-    fail runserver "make runserver: no /readyz 200 within 600 s: $(tail -5 "$WORK/runserver.log")"
-  elif ! wait_until 120 metrics "$EYE_WORKER_METRICS_ADDR" || ! wait_until 60 metrics "$second_metrics"; then
-    fail runworker "make runworker: a worker's metrics never answered: $(tail -3 "$WORK/runworker1.log") $(tail -3 "$WORK/runworker2.log")"
+  if ! wait_started "$server" 600 ready; then
+    fail runserver "make runserver: exited, or no /readyz 200 within 600 s: $(tail -5 "$WORK/runserver.log")"
+  elif ! wait_started "$worker1" 600 metrics "$EYE_WORKER_METRICS_ADDR" ||
+    ! wait_started "$worker2" 120 metrics "$second_metrics"; then
+    fail runworker "make runworker: exited, or its metrics never answered: $(tail -3 "$WORK/runworker1.log") $(tail -3 "$WORK/runworker2.log")"
   else
     id=$(post_event "$token")
     if [ -n "$id" ] && wait_until 10 stored "$id"; then
