@@ -7,14 +7,23 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz
+.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz chaos
 
-## run: migrate, then the API, a worker and the provider fetcher together (Ctrl-C stops all)
+# A provider is configured when EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE is set, in the
+# environment or in .env (the binaries read both); without one, the fetcher would poll an
+# internet URL by default and log failures forever on a machine that cannot reach it.
+FETCH_CONFIGURED = [ -n "$${EYE_FETCH_URL:-}$${EYE_FETCH_PROVIDERS_FILE:-}" ] || \
+	grep -qsE '^[[:space:]]*(export[[:space:]]+)?EYE_FETCH_(URL|PROVIDERS_FILE)=.' .env
+
+## run: migrate, then the API and a worker together, plus the provider fetcher when a provider
+## is configured (Ctrl-C stops all)
 run: migrate build
 	@trap 'kill 0' INT TERM; \
 	$(BIN)/eye-api serve & \
 	$(BIN)/eye-worker & \
-	$(BIN)/eye-fetcher & \
+	if $(FETCH_CONFIGURED); then $(BIN)/eye-fetcher & \
+	else echo "make run: eye-fetcher not started: no provider configured" \
+		"(set EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE)" >&2; fi; \
 	wait
 
 ## build: every binary of the workspace
@@ -27,16 +36,16 @@ migrate:
 
 ## runserver: the API alone
 runserver:
-	$(CARGO) run -q -p eye-api -- serve
+	$(CARGO) run -q -p eye-api --bin eye-api -- serve
 
-## runworker: one worker alone
+## runworker: one worker alone (the crate also holds eye-fetcher, hence --bin)
 runworker:
-	$(CARGO) run -q -p eye-worker
+	$(CARGO) run -q -p eye-worker --bin eye-worker
 
 ## generatetoken app=NAME: register application NAME if needed and print a token for it (last line)
 generatetoken:
 	@$(CARGO) run -q -p eye-migrations --bin eye-migrate -- up >&2
-	@$(CARGO) run -q -p eye-api -- token --app "$(app)"
+	@$(CARGO) run -q -p eye-api --bin eye-api -- token --app "$(app)"
 
 ## loadtest: RATE req/s for DURATION s against a running API (`make run`), then prove every
 ## 202 was stored or dead-lettered once; reports in target/loadtest/. EYE_TOKEN, if set, is used
@@ -48,10 +57,10 @@ HOST ?= http://127.0.0.1:8000
 loadtest:
 	@set -eo pipefail; \
 	if [ -z "$${EYE_TOKEN:-}" ]; then \
-		EYE_TOKEN="$$($(CARGO) run -q -p eye-api -- token --app loadtest | tail -1)"; \
+		EYE_TOKEN="$$($(CARGO) run -q -p eye-api --bin eye-api -- token --app loadtest | tail -1)"; \
 		export EYE_TOKEN; sleep 2; \
 	fi; \
-	$(CARGO) run -q -p eye-loadtest -- --host "$(HOST)" --rate "$(RATE)" --duration "$(DURATION)" \
+	$(CARGO) run -q -p eye-loadtest --bin eye-loadtest -- --host "$(HOST)" --rate "$(RATE)" --duration "$(DURATION)" \
 		--users "$(USERS)" --report-dir "$(TARGET_DIR)/loadtest" -- $(GOOSE_ARGS)
 
 ## bench: release build; HTTP ceiling vs durable accept, rate search at p99 < 10 ms, 60 s hold
@@ -65,11 +74,17 @@ test:
 
 ## openapi: regenerate api/openapi.json from the code (a test fails while it is stale)
 openapi:
-	$(CARGO) run -q -p eye-api -- openapi > api/openapi.json
+	$(CARGO) run -q -p eye-api --bin eye-api -- openapi > api/openapi.json
 
 ## fuzz: schemathesis (PyPI) against a live api over every documented endpoint
 fuzz:
 	scripts/fuzz.sh
+
+## chaos: CHAOS_DURATION s (300) of load with 1 % hostile events on a private PostgreSQL and
+## RabbitMQ while a worker is killed -9 and both are restarted; then the ledger by id (non-zero
+## exit on anything lost, doubled or undecodable). CHAOS_RATE, CHAOS_FAULT_EVERY: see the script.
+chaos:
+	scripts/chaos.sh
 
 ## lint: formatting and clippy, as before every commit
 lint:

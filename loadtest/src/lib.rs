@@ -1,10 +1,13 @@
 //! The Eye's load test: posts events to a running API at a fixed rate with goose, records
-//! every id answered 202, then checks PostgreSQL that each one was stored or dead-lettered
-//! exactly once. A run that lost or doubled anything fails.
+//! every id answered 202, then checks PostgreSQL that each one was stored or refused
+//! exactly once, under its own id. A run that lost, doubled or could not decode anything
+//! fails. `make chaos` runs it with hostile events and retries while it breaks the system.
 
 pub mod audit;
+pub mod hostile;
 pub mod ledger;
 pub mod payload;
+pub mod retry;
 pub mod scenario;
 pub mod settings;
 pub mod summary;
@@ -39,6 +42,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<Tally> {
     }
     println!("reports: {}", outcome.reports.join(" "));
 
+    let (refused_at_edge, gave_up) = ledger.not_accepted();
+    if refused_at_edge + gave_up > 0 {
+        println!(
+            "not accepted: {refused_at_edge} refused by the API (4xx), {gave_up} still unanswered \
+             or 503 after {}s of retries (neither is in the ledger)",
+            settings.retry_secs
+        );
+    }
     let accepted = ledger.accepted();
     eprintln!(
         "load done: {} accepted for app {app_id:?}; waiting up to {}s for the worker",

@@ -1,6 +1,7 @@
 //! The events the load test posts: the seed's three event types spread over many sessions,
-//! plus a small share the worker must refuse, so both of its outcomes carry load. Pure: the
-//! caller hands in the randomness and the clock, which keeps it testable.
+//! plus a small share the worker must refuse, so both of its outcomes carry load, and
+//! optionally a share of hostile ones (see [`crate::hostile`]). Pure: the caller hands in
+//! the randomness and the clock, which keeps it testable.
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -8,11 +9,14 @@ use rand::seq::IndexedRandom;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::hostile;
+
 /// Where an accepted event should end up once the worker has judged it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
     Stored,
-    DeadLettered,
+    /// An `invalid` dead letter.
+    Refused,
 }
 
 /// One event to post. The client chooses the id, so the ledger knows which ids got a 202.
@@ -70,45 +74,52 @@ const FIRST_NAMES: [&str; 4] = ["John", "Ana", "Wei", "Fatima"];
 const LAST_NAMES: [&str; 4] = ["Doe", "Silva", "Chen", "Okafor"];
 
 /// The seed clients' timestamp form, `2021-01-01 09:15:27.243860`, in UTC.
-const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
+pub(crate) const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
-/// Makes events: a fixed pool of sessions, and the share of events to spoil.
+/// Makes events: a fixed pool of sessions, and the shares of events to spoil.
 #[derive(Debug, Clone)]
 pub struct EventMix {
     sessions: Vec<Uuid>,
     invalid_share: f64,
+    hostile_share: f64,
 }
 
 impl EventMix {
-    /// `sessions` random session ids (at least one); `invalid_share` is clamped to 0..=1.
-    pub fn new(sessions: usize, invalid_share: f64) -> Self {
+    /// `sessions` random session ids (at least one); the shares are clamped to 0..=1, and
+    /// the hostile one to what the invalid one leaves.
+    pub fn new(sessions: usize, invalid_share: f64, hostile_share: f64) -> Self {
+        let invalid_share = invalid_share.clamp(0.0, 1.0);
         Self {
             sessions: (0..sessions.max(1)).map(|_| Uuid::new_v4()).collect(),
-            invalid_share: invalid_share.clamp(0.0, 1.0),
+            invalid_share,
+            hostile_share: hostile_share.clamp(0.0, 1.0 - invalid_share),
         }
     }
 
-    /// A fresh event stamped `now`: valid, or, with the configured chance, missing one of
-    /// the keys its type requires (the worker's `required_keys` rule dead-letters it).
+    /// A fresh event stamped `now`: valid; or, with the configured chances, missing one of
+    /// the keys its type requires (the worker's `required_keys` rule refuses it), or hostile.
     pub fn generate<R: Rng + ?Sized>(&self, rng: &mut R, now: DateTime<Utc>) -> Generated {
         let kind = *pick(rng, &Kind::WEIGHTED);
         let mut data = data_for(kind, rng);
-        let expect = if rng.random_bool(self.invalid_share) {
-            data.remove(*pick(rng, kind.required_keys()));
-            Expect::DeadLettered
-        } else {
-            Expect::Stored
-        };
         let (category, name) = kind.labels();
         let id = Uuid::now_v7();
-        let body = json!({
+        let mut body = json!({
             "id": id,
             "session_id": pick(rng, &self.sessions),
             "category": category,
             "name": name,
-            "data": data,
             "timestamp": now.format(TIMESTAMP_FORMAT).to_string(),
         });
+        let draw: f64 = rng.random();
+        let expect = if draw < self.invalid_share {
+            data.remove(*pick(rng, kind.required_keys()));
+            Expect::Refused
+        } else if draw < self.invalid_share + self.hostile_share {
+            hostile::spoil(&mut body, &mut data, rng, now)
+        } else {
+            Expect::Stored
+        };
+        body["data"] = Value::Object(data);
         Generated { id, body, expect }
     }
 }
@@ -136,7 +147,7 @@ fn data_for<R: Rng + ?Sized>(kind: Kind, rng: &mut R) -> Map<String, Value> {
 }
 
 /// A random element of a slice the code above never leaves empty.
-fn pick<'a, T, R: Rng + ?Sized>(rng: &mut R, items: &'a [T]) -> &'a T {
+pub(crate) fn pick<'a, T, R: Rng + ?Sized>(rng: &mut R, items: &'a [T]) -> &'a T {
     items
         .choose(rng)
         .unwrap_or_else(|| unreachable!("choosing from an empty list"))
@@ -159,7 +170,7 @@ mod tests {
 
     #[test]
     fn every_event_is_one_the_api_accepts() {
-        for event in sample(&EventMix::new(50, 0.5), 500) {
+        for event in sample(&EventMix::new(50, 0.5, 0.0), 500) {
             let wire: EventIn = serde_json::from_value(event.body.clone()).expect("wire shape");
             let parsed = wire.into_event().expect("acceptable event");
             assert_eq!(parsed.id, event.id, "the client's id is the event's id");
@@ -172,7 +183,7 @@ mod tests {
             .build(&default_rules(300))
             .expect("the default rules build");
         let received_at = Utc::now();
-        for event in sample(&EventMix::new(50, 0.5), 500) {
+        for event in sample(&EventMix::new(50, 0.5, 0.0), 500) {
             let wire: EventIn = serde_json::from_value(event.body.clone()).expect("wire shape");
             let parsed = wire.into_event().expect("acceptable event");
             let violations = rules.validate(&Subject {
@@ -184,7 +195,7 @@ mod tests {
             let judged = if violations.is_empty() {
                 Expect::Stored
             } else {
-                Expect::DeadLettered
+                Expect::Refused
             };
             assert_eq!(judged, event.expect, "{}: {violations:?}", event.body);
         }
@@ -192,7 +203,7 @@ mod tests {
 
     #[test]
     fn the_mix_covers_the_seed_types_and_the_invalid_share_roughly() {
-        let events = sample(&EventMix::new(1000, 0.02), 10_000);
+        let events = sample(&EventMix::new(1000, 0.02, 0.0), 10_000);
         let names: HashSet<&str> = events
             .iter()
             .filter_map(|e| e.body["name"].as_str())
@@ -200,7 +211,7 @@ mod tests {
         assert_eq!(names, HashSet::from(["pageview", "cta click", "submit"]));
         let invalid = events
             .iter()
-            .filter(|e| e.expect == Expect::DeadLettered)
+            .filter(|e| e.expect == Expect::Refused)
             .count();
         assert!(
             (100..=300).contains(&invalid),
@@ -218,7 +229,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2021-01-01T09:15:27.24386Z")
             .expect("a time")
             .with_timezone(&Utc);
-        let mix = EventMix::new(1, 0.0);
+        let mix = EventMix::new(1, 0.0, 0.0);
         let mut rng = StdRng::seed_from_u64(1);
         let events: Vec<Generated> = (0..100).map(|_| mix.generate(&mut rng, now)).collect();
         let ids: HashSet<Uuid> = events.iter().map(|e| e.id).collect();

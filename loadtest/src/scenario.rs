@@ -1,8 +1,10 @@
 //! The goose side: one scenario whose users post events as fast as the throttle lets them,
-//! recording each id answered 202 in the ledger.
+//! retrying as the API's contract says when asked to, and recording each id answered 202 in
+//! the ledger.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -10,12 +12,15 @@ use clap::Parser;
 use goose::config::GooseConfiguration;
 use goose::prelude::{
     GooseAttack, GooseCoordinatedOmissionMitigation, GooseDefault, GooseDefaultType, GooseError,
-    GooseMethod, GooseMetrics, GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction,
-    TransactionResult,
+    GooseMethod, GooseMetrics, GooseRequest, GooseUser, Scenario, Transaction, TransactionError,
+    TransactionFunction, TransactionResult,
 };
+use serde_json::Value;
+use tokio::time::{Instant, sleep};
 
 use crate::ledger::Ledger;
 use crate::payload::EventMix;
+use crate::retry::{self, Answer};
 use crate::settings::Settings;
 
 /// The endpoint under test.
@@ -24,20 +29,52 @@ pub const EVENTS_PATH: &str = "/events";
 /// The status that means "the broker confirmed it": the only answer the ledger counts.
 const ACCEPTED: u16 = 202;
 
-/// What every user shares: the token, the event mix and the ledger.
+/// What every user shares: the token, the event mix, the retry time and the ledger.
 struct Poster {
     token: String,
     mix: EventMix,
+    retry_for: Duration,
     ledger: Arc<Ledger>,
 }
 
 impl Poster {
+    /// Posts one event, and again with the same id while the answer says to retry and
+    /// the retry time lasts.
     async fn post_event(&self, user: &mut GooseUser) -> TransactionResult {
         let event = self.mix.generate(&mut rand::rng(), Utc::now());
+        let give_up = Instant::now() + self.retry_for;
+        let mut pauses = retry::pauses();
+        loop {
+            match self.send(user, &event.body).await? {
+                Answer::Accepted => {
+                    self.ledger.record(event.id, event.expect);
+                    return Ok(());
+                }
+                Answer::Refused => {
+                    self.ledger.refused_at_edge();
+                    return Ok(());
+                }
+                Answer::Retry(_) if Instant::now() >= give_up => {
+                    self.ledger.gave_up();
+                    return Ok(());
+                }
+                Answer::Retry(after) => {
+                    let pause = after.or_else(|| pauses.next()).unwrap_or(Duration::ZERO);
+                    sleep(pause).await;
+                }
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        user: &mut GooseUser,
+        body: &Value,
+    ) -> Result<Answer, Box<TransactionError>> {
         let builder = user
             .get_request_builder(&GooseMethod::Post, EVENTS_PATH)?
             .bearer_auth(&self.token)
-            .json(&event.body);
+            .json(body);
         let request = GooseRequest::builder()
             .method(GooseMethod::Post)
             .path(EVENTS_PATH)
@@ -45,14 +82,16 @@ impl Poster {
             .set_request_builder(builder)
             .build();
         let goose = user.request(request).await?;
-        if goose
-            .response
-            .as_ref()
-            .is_ok_and(|r| r.status().as_u16() == ACCEPTED)
-        {
-            self.ledger.record(event.id, event.expect);
-        }
-        Ok(())
+        Ok(match &goose.response {
+            Ok(response) => Answer::of(
+                Some(response.status().as_u16()),
+                response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|value| value.to_str().ok()),
+            ),
+            Err(_) => Answer::of(None, None),
+        })
     }
 }
 
@@ -66,7 +105,12 @@ pub struct Outcome {
 pub async fn run(settings: &Settings, ledger: Arc<Ledger>) -> anyhow::Result<Outcome> {
     let poster = Arc::new(Poster {
         token: settings.token.expose().clone(),
-        mix: EventMix::new(settings.sessions as usize, settings.invalid_share()),
+        mix: EventMix::new(
+            settings.sessions as usize,
+            settings.invalid_share(),
+            settings.hostile_share(),
+        ),
+        retry_for: settings.retry_for(),
         ledger,
     });
     let post: TransactionFunction = Arc::new(move |user| {

@@ -58,6 +58,17 @@ pub struct Settings {
     #[arg(long, default_value_t = 2.0, value_parser = parse_percent)]
     pub invalid_percent: f64,
 
+    /// Percent of hostile events the API accepts but the worker must judge on their own:
+    /// far-future and edge-of-time timestamps, `data` nested past the worker's limit, NUL
+    /// characters, unknown types (`make chaos` uses 1).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent)]
+    pub hostile_percent: f64,
+
+    /// Seconds each event is retried, with the same id, while the answer is 503, 429, another
+    /// 5xx or none at all (the API's contract); 0 sends each event once.
+    #[arg(long = "retry-secs", default_value_t = 0)]
+    pub retry_secs: u64,
+
     /// Longest wait, after the load stops, for the worker to account for every accepted id.
     #[arg(long = "drain-timeout", default_value_t = 60)]
     pub drain_timeout_secs: u64,
@@ -79,6 +90,15 @@ impl Settings {
     /// The share of invalid events, 0.0 to 1.0.
     pub fn invalid_share(&self) -> f64 {
         self.invalid_percent / 100.0
+    }
+
+    /// The share of hostile events, 0.0 to 1.0.
+    pub fn hostile_share(&self) -> f64 {
+        self.hostile_percent / 100.0
+    }
+
+    pub fn retry_for(&self) -> Duration {
+        Duration::from_secs(self.retry_secs)
     }
 }
 
