@@ -58,7 +58,7 @@ loadtest:
 	@set -eo pipefail; \
 	if [ -z "$${EYE_TOKEN:-}" ]; then \
 		EYE_TOKEN="$$($(CARGO) run -q -p eye-api --bin eye-api -- token --app loadtest | tail -1)"; \
-		export EYE_TOKEN; sleep 2; \
+		export EYE_TOKEN; \
 	fi; \
 	$(CARGO) run -q -p eye-loadtest --bin eye-loadtest -- --host "$(HOST)" --rate "$(RATE)" --duration "$(DURATION)" \
 		--users "$(USERS)" --report-dir "$(TARGET_DIR)/loadtest" -- $(GOOSE_ARGS)

@@ -130,7 +130,6 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 TOKEN=$("$BIN/eye-api" token --app chaos | tail -1)
-sleep 2 # the api learns of a new application at its next reload (1 s)
 
 # --- faults, in turn, while the load runs --------------------------------------------------
 KILLS=0 RABBIT_RESTARTS=0 PG_RESTARTS=0 TERMS=0 UNEXPECTED=0

@@ -11,7 +11,14 @@ async fn main() -> anyhow::Result<()> {
     eye_core::telemetry::init(&settings.telemetry)?;
     eye_core::telemetry::prometheus()
         .with_http_listener(settings.metrics_addr)
-        .install()?;
+        .install()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot serve metrics on EYE_WORKER_METRICS_ADDR={} ({e}); a second worker on \
+                 this host needs an address of its own",
+                settings.metrics_addr
+            )
+        })?;
     let shutdown = eye_core::shutdown::on_signal();
     Worker::build(settings)
         .await?
