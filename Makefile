@@ -7,13 +7,19 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz chaos
+.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz chaos
 
 # A provider is configured when EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE is set, in the
 # environment or in .env (the binaries read both); without one, the fetcher would poll an
 # internet URL by default and log failures forever on a machine that cannot reach it.
 FETCH_CONFIGURED = [ -n "$${EYE_FETCH_URL:-}$${EYE_FETCH_PROVIDERS_FILE:-}" ] || \
 	grep -qsE '^[[:space:]]*(export[[:space:]]+)?EYE_FETCH_(URL|PROVIDERS_FILE)=.' .env
+
+## help: this list, from the `## target:` comments above each target
+help:
+	@awk '/^## [a-z-]+( [a-z]+=[A-Z]+)?:/ { sub(/^## /, ""); split($$0, p, ": "); \
+		printf "  make %-22s %s\n", p[1], substr($$0, length(p[1]) + 3); next } \
+		/^## / { sub(/^## /, ""); printf "  %-27s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 ## run: migrate, then the API and a worker together, plus the provider fetcher when a provider
 ## is configured (Ctrl-C stops all)
@@ -91,6 +97,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## fmt: format every crate
 fmt:
 	$(CARGO) fmt --all
 

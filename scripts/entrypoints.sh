@@ -53,7 +53,7 @@ declare -A EXEMPT=(
   [bench]="a release build (about 14 min on the 2-core VM) and minutes of load: a measurement, not an entry point"
   [test-clean]="drops every eye_test_* database and test-* queue, those of test runs in progress on a shared machine too"
 )
-CHECKED=" migrate generatetoken openapi run loadtest runserver runworker lint "
+CHECKED=" help migrate generatetoken openapi run loadtest runserver runworker lint "
 for t in $TARGETS; do
   make -n "$t" >/dev/null 2>&1 || fail "$t" "README names 'make $t', and the Makefile has no such target"
   if [ -n "${EXEMPT[$t]:-}" ]; then
@@ -141,6 +141,18 @@ if wanted generatetoken; then
     fail generatetoken "make -s generatetoken: last line is not a token: ${token:0:80} $(tail -3 "$WORK/generatetoken.log")"
   fi
 fi
+if wanted help; then
+  # Every target named by the README is listed with its description.
+  help=$(make -s help 2>&1 || true)
+  missing=""
+  for t in $TARGETS; do grep -qE "^  make $t( |$)" <<<"$help" || missing="$missing $t"; done
+  if [ -z "$help" ] || [ -n "$missing" ]; then
+    fail help "make help does not list:$missing"
+  else
+    ok "make help: lists every target the README names"
+  fi
+fi
+
 if wanted openapi; then
   if ! make -s openapi 2>"$WORK/openapi.log" || ! python3 -m json.tool api/openapi.json >/dev/null; then
     fail openapi "make openapi: $(tail -3 "$WORK/openapi.log")"
