@@ -4,7 +4,6 @@
 pub mod consumer;
 pub mod fetcher;
 pub mod pipeline;
-pub mod poison;
 pub mod provider;
 pub mod settings;
 pub mod startup;

@@ -2,23 +2,21 @@
 
 use std::sync::Arc;
 
-use sea_orm::{Database, DatabaseConnection};
+use sea_orm::Database;
 use tokio_util::sync::CancellationToken;
 
+use crate::consumer;
 use crate::pipeline::Pipeline;
 use crate::provider::read_model::PlanProjection;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
 use crate::validation::{Registry, default_rules};
-use crate::{consumer, poison};
 
 /// A worker ready to consume.
 pub struct Worker {
     settings: WorkerSettings,
     pipeline: Arc<Pipeline>,
     store: Store,
-    /// The same pool as the store's, for the poison queue's consumer.
-    db: DatabaseConnection,
 }
 
 impl Worker {
@@ -33,8 +31,7 @@ impl Worker {
         let db = Database::connect(settings.database.connect_options()).await?;
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators)),
-            store: Store::new(db.clone(), vec![Arc::new(PlanProjection)]),
-            db,
+            store: Store::new(db, vec![Arc::new(PlanProjection)]),
             settings,
         })
     }
@@ -43,8 +40,8 @@ impl Worker {
     /// is cancelled; then finishes and acks the batch in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         tokio::join!(
-            consumer::run(&self.settings, self.pipeline, self.store, shutdown.clone()),
-            poison::run(&self.settings, &self.db, &shutdown),
+            consumer::run(&self.settings, self.pipeline, &self.store, &shutdown),
+            consumer::run_poison(&self.settings, &self.store, &shutdown),
         );
         tracing::info!("worker stopped");
     }

@@ -2,6 +2,9 @@
 //! to the pipeline, and acks it only after the commit.
 
 mod acks;
+mod poison;
+
+pub use poison::run as run_poison;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,16 +38,41 @@ pub enum ConsumerError {
 pub async fn run(
     settings: &WorkerSettings,
     pipeline: Arc<Pipeline>,
-    store: Store,
-    shutdown: CancellationToken,
+    store: &Store,
+    shutdown: &CancellationToken,
 ) {
+    supervise("consumer", settings, shutdown, || async {
+        let queue = settings.amqp.topology().queue;
+        let open = open(
+            settings,
+            Queue::new(&queue, settings.prefetch, "eye_queue_depth"),
+        )
+        .await?;
+        let done = session(settings, &open, &pipeline, store, shutdown).await;
+        open.close().await;
+        done
+    })
+    .await;
+}
+
+/// Runs `session` until it ends cleanly (shutdown), starting it again with backoff after
+/// each broker failure.
+async fn supervise<F, Fut>(
+    what: &str,
+    settings: &WorkerSettings,
+    shutdown: &CancellationToken,
+    mut session: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ConsumerError>>,
+{
     let mut reconnect = settings.retry_backoff();
     while !shutdown.is_cancelled() {
-        match session(settings, &pipeline, &store, &shutdown).await {
+        match session().await {
             Ok(()) => return,
             Err(e) => {
                 let pause = reconnect.next().unwrap_or(settings.retry_max());
-                tracing::warn!(error = %e, ?pause, "consumer stopped; reconnecting");
+                tracing::warn!(error = %e, ?pause, "{what} stopped; reconnecting");
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(pause) => {},
@@ -54,34 +82,86 @@ pub async fn run(
     }
 }
 
-/// One connection's life: consume batches until shutdown (Ok) or a broker failure (Err).
-async fn session(
-    settings: &WorkerSettings,
-    pipeline: &Arc<Pipeline>,
-    store: &Store,
-    shutdown: &CancellationToken,
-) -> Result<(), ConsumerError> {
+/// A queue to consume, and the gauge its depth is published as.
+struct Queue<'a> {
+    name: &'a str,
+    prefetch: u16,
+    depth_gauge: &'static str,
+}
+
+impl<'a> Queue<'a> {
+    fn new(name: &'a str, prefetch: u16, depth_gauge: &'static str) -> Self {
+        Self {
+            name,
+            prefetch,
+            depth_gauge,
+        }
+    }
+}
+
+/// A connection consuming one queue, with its depth watched on a channel of its own (so the
+/// gauge keeps moving while deliveries wait for the database).
+struct Open {
+    connection: lapin::Connection,
+    channel: Channel,
+    consumer: lapin::Consumer,
+    depth: JoinHandle<()>,
+}
+
+/// Connects, declares the topology (idempotently: either service may start first) and
+/// starts consuming `queue`.
+async fn open(settings: &WorkerSettings, queue: Queue<'_>) -> Result<Open, ConsumerError> {
     let topology = settings.amqp.topology();
     let connection = amqp::connect(&settings.amqp, "eye-worker").await?;
     let channel = connection.create_channel().await?;
     amqp::declare(&channel, &topology).await?;
     channel
-        .basic_qos(settings.prefetch, BasicQosOptions::default())
+        .basic_qos(queue.prefetch, BasicQosOptions::default())
         .await?;
-    let mut consumer = channel
+    let consumer = channel
         .basic_consume(
-            topology.queue.as_str().into(),
+            queue.name.into(),
             format!("eye-worker-{}", std::process::id()).into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),
         )
         .await?;
-    tracing::info!(queue = %topology.queue, prefetch = settings.prefetch, "consuming");
-
+    tracing::info!(queue = queue.name, prefetch = queue.prefetch, "consuming");
     let depth = tokio::spawn(watch_depth(
         connection.create_channel().await?,
-        topology.queue,
+        queue.name.to_owned(),
+        queue.depth_gauge,
     ));
+    Ok(Open {
+        connection,
+        channel,
+        consumer,
+        depth,
+    })
+}
+
+impl Open {
+    /// Closing the channel hands every delivery not acked yet back to the queue.
+    async fn close(self) {
+        self.depth.abort();
+        let _ = self.channel.close(200, "worker shutting down".into()).await;
+        let _ = self
+            .connection
+            .close(200, "worker shutting down".into())
+            .await;
+    }
+}
+
+/// One connection's life: consume batches until shutdown (Ok) or a broker failure (Err).
+async fn session(
+    settings: &WorkerSettings,
+    open: &Open,
+    pipeline: &Arc<Pipeline>,
+    store: &Store,
+    shutdown: &CancellationToken,
+) -> Result<(), ConsumerError> {
+    let channel = &open.channel;
+    let mut consumer = open.consumer.clone();
     let batch_size = usize::from(settings.batch_size);
     let max_in_flight = usize::from(settings.commits_in_flight);
     // Commits run concurrently (PostgreSQL commits in parallel) but are acked strictly in
@@ -94,7 +174,7 @@ async fn session(
             biased;
             () = shutdown.cancelled() => break,
             done = oldest(&mut acks), if !acks.is_empty() => {
-                settle(&channel, &mut acks, done).await?;
+                settle(channel, &mut acks, done).await?;
                 if acks.is_broken() {
                     break;
                 }
@@ -129,7 +209,7 @@ async fn session(
         acks.push(commit, last_tag);
         while acks.len() >= max_in_flight {
             let done = oldest(&mut acks).await;
-            settle(&channel, &mut acks, done).await?;
+            settle(channel, &mut acks, done).await?;
             if acks.is_broken() {
                 break 'consume;
             }
@@ -139,17 +219,13 @@ async fn session(
     // more may be acked, and closing the channel hands them all back.
     while !acks.is_empty() && !acks.is_broken() {
         let done = oldest(&mut acks).await;
-        settle(&channel, &mut acks, done).await?;
+        settle(channel, &mut acks, done).await?;
     }
     while let Some(commit) = acks.oldest() {
         commit.abort();
         acks.settle(false);
     }
-    depth.abort();
     tracing::info!("consumer stopping");
-    // Closing the channel hands every prefetched, unacked message back to the queue.
-    channel.close(200, "worker shutting down".into()).await?;
-    connection.close(200, "worker shutting down".into()).await?;
     Ok(())
 }
 
@@ -227,8 +303,8 @@ async fn settle(
     Ok(())
 }
 
-/// Publishes the queue's depth as a gauge every few seconds.
-async fn watch_depth(channel: Channel, queue: String) {
+/// Publishes a queue's depth as a gauge every few seconds.
+async fn watch_depth(channel: Channel, queue: String, gauge: &'static str) {
     let passive = QueueDeclareOptions {
         passive: true,
         ..QueueDeclareOptions::default()
@@ -238,7 +314,7 @@ async fn watch_depth(channel: Channel, queue: String) {
             .queue_declare(queue.as_str().into(), passive, FieldTable::default())
             .await
         {
-            metrics::gauge!("eye_queue_depth").set(f64::from(q.message_count()));
+            metrics::gauge!(gauge).set(f64::from(q.message_count()));
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }

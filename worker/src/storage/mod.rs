@@ -4,6 +4,7 @@
 //! holds up the rest.
 
 mod fault;
+mod poisoned;
 mod projection;
 mod rows;
 
@@ -18,6 +19,7 @@ use sea_orm::{
 };
 
 pub use fault::{Fault, classify};
+pub use poisoned::{Poisoned, Poisoning};
 pub use projection::Projection;
 pub use rows::DATABASE_RULE;
 
