@@ -5,9 +5,6 @@
 //! tick publishes the same changes again (with the same event ids, which the idempotent store
 //! absorbs).
 
-mod providers;
-mod settings;
-
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::sync::Arc;
@@ -21,15 +18,13 @@ use tokio_util::bytes::Bytes;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
-pub use providers::{ProviderConfig, parse_providers};
-pub use settings::FetcherSettings;
-
-use crate::provider::fetch::{FetchError, HttpFetcher, body_with_idle_timeout};
-use crate::provider::hashes::{HashStore, PlanKey};
-use crate::provider::publish::ProviderPublisher;
-use crate::provider::record::to_envelope;
-use crate::provider::{FeedError, Limits, ParseSummary, Provider, Record, Rejected};
+use crate::FetcherSettings;
+use crate::hashes::{HashStore, PlanKey};
+use crate::http::{FetchError, HttpFetcher, body_with_idle_timeout};
+use crate::provider::{FeedError, Limits, ParseSummary, Provider};
+use crate::publish::ProviderPublisher;
 use eye_core::link::PublishError;
+use eye_core::provider::{Record, Rejected, to_envelope};
 
 /// Why a fetch cycle did not complete.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
-//! `eye-fetcher`: the provider fetcher role of the worker crate.
+//! `eye-fetcher`: pulls the providers' feeds and publishes what changed (see the crate docs).
 
 use clap::Parser;
-use eye_worker::fetcher::{Fetcher, FetcherSettings};
+use eye_fetcher::{Fetcher, FetcherSettings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -200,11 +200,7 @@ pub fn generated_feed(n: usize) -> Vec<u8> {
 
 impl TestEnv {
     /// Fetcher settings for this env pointed at `url`, with fast retries; `extra` wins.
-    pub fn fetcher_settings(
-        &self,
-        url: &str,
-        extra: &[&str],
-    ) -> eye_worker::fetcher::FetcherSettings {
+    pub fn fetcher_settings(&self, url: &str, extra: &[&str]) -> eye_fetcher::FetcherSettings {
         use clap::Parser;
         let mut args = vec!["eye-fetcher".to_owned()];
         args.extend(self.common_args());
@@ -220,12 +216,12 @@ impl TestEnv {
         ] {
             args.extend([flag.to_owned(), value.to_owned()]);
         }
-        eye_worker::fetcher::FetcherSettings::parse_from(with_overrides(args, extra))
+        eye_fetcher::FetcherSettings::parse_from(with_overrides(args, extra))
     }
 
     /// A fetcher for this env pointed at `url`.
-    pub async fn fetcher(&self, url: &str, extra: &[&str]) -> eye_worker::fetcher::Fetcher {
-        eye_worker::fetcher::Fetcher::build(self.fetcher_settings(url, extra))
+    pub async fn fetcher(&self, url: &str, extra: &[&str]) -> eye_fetcher::Fetcher {
+        eye_fetcher::Fetcher::build(self.fetcher_settings(url, extra))
             .await
             .expect("build fetcher")
     }

@@ -1,6 +1,6 @@
 //! Fetching a provider's document over HTTP, politely: a minimum gap between requests (the
 //! rate limit), a timeout for the answer's head and one for each wait on its body, a size
-//! limit, redirects only within the feed's host ([`super::redirect`]), retries with
+//! limit, redirects only within the feed's host ([`redirect`]), retries with
 //! exponential backoff and jitter on failures worth retrying, and a circuit breaker that
 //! stops calling a provider that keeps failing until a cool-down has passed.
 //!
@@ -8,6 +8,8 @@
 //! parsed, so a deadline over the transfer would also count the broker's and the
 //! database's time and fail any large feed. The cycle as a whole has its own cap (the
 //! fetcher's `cycle_timeout`).
+
+pub mod redirect;
 
 use std::time::Duration;
 
@@ -90,7 +92,7 @@ impl HttpFetcher {
     pub fn new(policy: FetchPolicy) -> Result<Self, FetchError> {
         let client = reqwest::Client::builder()
             .connect_timeout(policy.timeout)
-            .redirect(super::redirect::policy(policy.max_redirects))
+            .redirect(redirect::policy(policy.max_redirects))
             .user_agent(concat!("eye-fetcher/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Transport(e.to_string()))?;

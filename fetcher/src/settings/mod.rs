@@ -5,8 +5,12 @@ use std::time::Duration;
 use clap::Parser;
 use eye_core::settings::{AmqpSettings, DatabaseSettings, TelemetrySettings};
 
+mod providers_file;
+
+pub use providers_file::{ProviderConfig, parse_providers};
+
+use crate::http::FetchPolicy;
 use crate::provider::Limits;
-use crate::provider::fetch::FetchPolicy;
 
 /// `eye-fetcher`: pulls each provider's feed on its interval and publishes what changed.
 #[derive(Debug, Clone, Parser)]

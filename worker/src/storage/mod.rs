@@ -4,6 +4,7 @@
 //! holds up the rest.
 
 mod fault;
+pub mod plans;
 mod projection;
 mod rows;
 
