@@ -16,11 +16,10 @@ use tokio::net::TcpListener;
 
 use crate::{TestEnv, with_overrides};
 
-/// Where the provider fixtures live, from this crate (two levels under `/work` in both the
-/// main checkout and a worktree).
+/// Where the provider fixtures live: beside the Fever parser's own tests, in the repository.
 pub const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/provider"
+    "/../fetcher/tests/fixtures/provider"
 );
 
 /// A fixture's bytes.

@@ -1,13 +1,10 @@
-//! Table tests on the real provider fixtures (`../shared/fixtures/provider/`) and on the traps
-//! the issue names.
+//! Table tests on the real provider fixtures (`fetcher/tests/fixtures/provider/`, with their
+//! provenance) and on the traps the issue names.
 
 use super::*;
 use rust_decimal::Decimal;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/provider"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/provider");
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture")
