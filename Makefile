@@ -60,7 +60,7 @@ bench:
 
 ## test: unit tests and integration tests against the real PostgreSQL and RabbitMQ
 test:
-	$(CARGO) build -p eye-worker --bins
+	$(CARGO) build -p eye-worker -p eye-fetcher --bins
 	$(CARGO) test --workspace
 
 ## openapi: regenerate api/openapi.json from the code (a test fails while it is stale)

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::FetcherSettings;
 use crate::hashes::{HashStore, PlanKey};
 use crate::http::{FetchError, HttpFetcher, body_with_idle_timeout};
+use crate::monitoring;
 use crate::provider::{FeedError, Limits, ParseSummary, Provider};
 use crate::publish::ProviderPublisher;
 use eye_core::link::PublishError;
@@ -38,6 +39,18 @@ pub enum CycleError {
     /// The cycle's cap passed; the chunks recorded before it stand.
     #[error("the cycle did not complete within {0:?}")]
     Timeout(Duration),
+}
+
+impl CycleError {
+    /// A short, fixed name of the failure (the `reason` label of the failure counter).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Fetch(e) => e.reason(),
+            Self::Database(_) => "database",
+            Self::Publish(_) => "publish",
+            Self::Timeout(_) => "cycle_timeout",
+        }
+    }
 }
 
 /// What one fetch cycle did.
@@ -87,6 +100,7 @@ impl Fetcher {
         providers
             .into_iter()
             .map(|p| {
+                monitoring::circuit(&p.name, false);
                 Ok(Self {
                     http: HttpFetcher::new(p.policy)?,
                     name: p.name,
@@ -149,9 +163,11 @@ impl Fetcher {
     /// `cycle_timeout`; once it passes, the download and the parse stop.
     pub async fn run_once(&mut self) -> Result<CycleReport, CycleError> {
         let cap = self.cycle_timeout;
-        tokio::time::timeout(cap, self.cycle())
+        let outcome = tokio::time::timeout(cap, self.cycle())
             .await
-            .unwrap_or(Err(CycleError::Timeout(cap)))
+            .unwrap_or(Err(CycleError::Timeout(cap)));
+        monitoring::cycle(&self.name, &outcome, self.http.circuit_open());
+        outcome
     }
 
     async fn cycle(&mut self) -> Result<CycleReport, CycleError> {

@@ -6,6 +6,7 @@
 pub mod cycle;
 pub mod hashes;
 pub mod http;
+pub mod monitoring;
 pub mod provider;
 pub mod publish;
 pub mod settings;

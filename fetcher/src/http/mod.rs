@@ -68,6 +68,19 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// A short, fixed name of the failure (the `reason` label of the failure counter).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::Status(_) => "status",
+            Self::Timeout(_) => "timeout",
+            Self::Redirect(_) => "redirect",
+            Self::TooLarge(_) => "too_large",
+            Self::Transport(_) => "transport",
+            Self::Body(_) => "body",
+        }
+    }
+
     /// Server errors, throttling, timeouts and broken transfers may pass; the rest will not.
     fn retryable(&self) -> bool {
         match self {
@@ -108,6 +121,12 @@ impl HttpFetcher {
     /// How this provider is called.
     pub fn policy(&self) -> &FetchPolicy {
         &self.policy
+    }
+
+    /// Whether the circuit is open: the next fetch is refused until the cool-down passes,
+    /// then is the one attempt that closes or reopens it.
+    pub fn circuit_open(&self) -> bool {
+        self.open_until.is_some()
     }
 
     /// Asks for the document, retrying what may pass, unless the circuit is open: Ok is a

@@ -2,6 +2,7 @@
 //! database and `/search`.
 
 mod hostile;
+mod metrics;
 
 use std::time::Duration;
 
