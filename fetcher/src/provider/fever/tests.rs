@@ -235,7 +235,7 @@ fn size_and_depth_are_bounded() {
 
 /// Parse throughput on a generated feed (same format), streamed from a file as the fetcher
 /// streams a body, memory by the process's peak RSS. A benchmark, not a check:
-/// `cargo test --release -p eye-worker -- --ignored --nocapture parse_throughput` (size in
+/// `cargo test --release -p eye-fetcher -- --ignored --nocapture parse_throughput` (size in
 /// MB from `EYE_BENCH_FEED_MB`, default 100).
 #[test]
 #[ignore = "benchmark"]
