@@ -1,4 +1,4 @@
-//! The fetcher role: on each tick, fetch the provider's document, parse it as it streams in,
+//! The fetch cycle: on each tick, fetch the provider's document, parse it as it streams in,
 //! and a chunk at a time publish the plans whose content hash changed (and the rejected
 //! records not published before, which the workers dead-letter), then record the chunk's
 //! hashes. A failure before a chunk's hashes are recorded leaves them untouched, so the next
