@@ -75,7 +75,7 @@ bench:
 
 ## test: unit tests and integration tests against the real PostgreSQL and RabbitMQ
 test:
-	$(CARGO) build -p eye-worker --bins
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
 ## openapi: regenerate api/openapi.json from the code (a test fails while it is stale)

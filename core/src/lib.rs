@@ -1,6 +1,6 @@
 //! The Eye's shared core: the event and its parsing, the queue contract (envelope, names,
-//! headers), settings pieces, telemetry and shutdown. No sockets here: api and worker own
-//! their connections.
+//! headers), the provider record (fetcher to worker), settings pieces, telemetry and
+//! shutdown. No sockets here: api and worker own their connections.
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
@@ -10,6 +10,8 @@ pub mod envelope;
 pub mod event;
 #[cfg(feature = "amqp")]
 pub mod link;
+#[cfg(feature = "provider")]
+pub mod provider;
 pub mod queue;
 pub mod secret;
 pub mod settings;

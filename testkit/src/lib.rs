@@ -21,7 +21,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use api::{TestApi, jwt, seed_event, token_for};
-pub use provider::{FIXTURES, ProviderSim, Reply, feed, fixture, generated_feed, plan_xml};
+pub use provider::{
+    FIXTURES, ProviderSim, Reply, feed, fixture, free_local_addr, generated_feed, plan_xml,
+};
 pub use proxy::BrokerProxy;
 pub use worker::{TestWorker, WorkerProcess, built_binary};
 

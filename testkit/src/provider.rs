@@ -14,14 +14,21 @@ use sea_orm::{EntityTrait, QueryOrder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::{TestEnv, with_overrides};
+use crate::worker::spawn_process;
+use crate::{TestEnv, WorkerProcess, with_overrides};
 
-/// Where the provider fixtures live, from this crate (two levels under `/work` in both the
-/// main checkout and a worktree).
+/// Where the provider fixtures live: beside the Fever parser's own tests, in the repository.
 pub const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/provider"
+    "/../fetcher/tests/fixtures/provider"
 );
+
+/// An address on 127.0.0.1 that was free a moment ago, for a child process to listen on.
+pub fn free_local_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free local port")
+}
 
 /// A fixture's bytes.
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -198,34 +205,50 @@ pub fn generated_feed(n: usize) -> Vec<u8> {
     feed(&plans)
 }
 
+/// The tests' fetcher settings (short timeouts, fast retries, no rate limit, a circuit that
+/// opens soon and stays open), as (flag, environment variable, value).
+const TEST_FETCHER: [(&str, &str, &str); 7] = [
+    ("--timeout-ms", "EYE_FETCH_TIMEOUT_MS", "1000"),
+    ("--read-timeout-ms", "EYE_FETCH_READ_TIMEOUT_MS", "1000"),
+    ("--retries", "EYE_FETCH_RETRIES", "2"),
+    ("--backoff-ms", "EYE_FETCH_BACKOFF_MS", "10"),
+    ("--min-gap-ms", "EYE_FETCH_MIN_GAP_MS", "0"),
+    ("--breaker-failures", "EYE_FETCH_BREAKER_FAILURES", "2"),
+    (
+        "--breaker-cooldown-secs",
+        "EYE_FETCH_BREAKER_COOLDOWN_SECS",
+        "3600",
+    ),
+];
+
 impl TestEnv {
     /// Fetcher settings for this env pointed at `url`, with fast retries; `extra` wins.
-    pub fn fetcher_settings(
-        &self,
-        url: &str,
-        extra: &[&str],
-    ) -> eye_worker::fetcher::FetcherSettings {
+    pub fn fetcher_settings(&self, url: &str, extra: &[&str]) -> eye_fetcher::FetcherSettings {
         use clap::Parser;
         let mut args = vec!["eye-fetcher".to_owned()];
         args.extend(self.common_args());
-        for (flag, value) in [
-            ("--url", url),
-            ("--timeout-ms", "1000"),
-            ("--read-timeout-ms", "1000"),
-            ("--retries", "2"),
-            ("--backoff-ms", "10"),
-            ("--min-gap-ms", "0"),
-            ("--breaker-failures", "2"),
-            ("--breaker-cooldown-secs", "3600"),
-        ] {
+        args.extend(["--url".to_owned(), url.to_owned()]);
+        for (flag, _, value) in TEST_FETCHER {
             args.extend([flag.to_owned(), value.to_owned()]);
         }
-        eye_worker::fetcher::FetcherSettings::parse_from(with_overrides(args, extra))
+        eye_fetcher::FetcherSettings::parse_from(with_overrides(args, extra))
+    }
+
+    /// Starts the real `eye-fetcher` binary against this env, pointed at `url`, with the
+    /// settings of [`Self::fetcher_settings`]; `extra` environment variables win. Its
+    /// metrics listen on a free port unless `extra` names `EYE_FETCH_METRICS_ADDR`.
+    pub fn spawn_fetcher_process(&self, url: &str, extra: &[(&str, &str)]) -> WorkerProcess {
+        let mut env: Vec<_> = self.worker_env();
+        env.retain(|(name, _)| *name != "EYE_WORKER_METRICS_ADDR");
+        env.push(("EYE_FETCH_URL", url.to_owned()));
+        env.push(("EYE_FETCH_METRICS_ADDR", "127.0.0.1:0".to_owned()));
+        env.extend(TEST_FETCHER.map(|(_, name, value)| (name, value.to_owned())));
+        spawn_process("eye-fetcher", env, extra)
     }
 
     /// A fetcher for this env pointed at `url`.
-    pub async fn fetcher(&self, url: &str, extra: &[&str]) -> eye_worker::fetcher::Fetcher {
-        eye_worker::fetcher::Fetcher::build(self.fetcher_settings(url, extra))
+    pub async fn fetcher(&self, url: &str, extra: &[&str]) -> eye_fetcher::Fetcher {
+        eye_fetcher::Fetcher::build(self.fetcher_settings(url, extra))
             .await
             .expect("build fetcher")
     }

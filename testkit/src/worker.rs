@@ -41,13 +41,7 @@ impl TestEnv {
 
     /// Starts the real `eye-worker` binary with `extra` environment variables.
     pub fn spawn_worker_process_with(&self, extra: &[(&str, &str)]) -> WorkerProcess {
-        let child = Command::new(worker_binary())
-            .envs(self.worker_env())
-            .envs(extra.iter().copied())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start eye-worker");
-        WorkerProcess { child }
+        spawn_process("eye-worker", self.worker_env(), extra)
     }
 }
 
@@ -67,7 +61,7 @@ impl Drop for TestWorker {
     }
 }
 
-/// An `eye-worker` child process.
+/// An `eye-worker` (or `eye-fetcher`) child process.
 pub struct WorkerProcess {
     child: Child,
 }
@@ -106,17 +100,29 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// The `eye-worker` binary built next to this test binary, or `EYE_WORKER_BIN`.
-fn worker_binary() -> PathBuf {
-    match std::env::var_os("EYE_WORKER_BIN") {
-        Some(path) => path.into(),
-        None => built_binary("eye-worker"),
-    }
+/// Starts the workspace's binary `name` (see [`built_binary`]) with `env`, then `extra` (which wins).
+pub(crate) fn spawn_process(
+    name: &str,
+    env: Vec<(&'static str, String)>,
+    extra: &[(&str, &str)],
+) -> WorkerProcess {
+    let child = Command::new(built_binary(name))
+        .envs(env)
+        .envs(extra.iter().copied())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    WorkerProcess { child }
 }
 
-/// A binary of the workspace built next to this test binary (`target/<profile>/<name>`).
+/// The binary `name` (`eye-worker`, `eye-fetcher`) built next to this test binary
+/// (`target/<profile>/<name>`), or the path in `EYE_WORKER_BIN` / `EYE_FETCHER_BIN`.
 /// `make test` builds them first.
 pub fn built_binary(name: &str) -> PathBuf {
+    let variable = format!("{}_BIN", name.to_ascii_uppercase().replace('-', "_"));
+    if let Some(path) = std::env::var_os(variable) {
+        return path.into();
+    }
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()

@@ -2,9 +2,7 @@
 //! registry, stores valid ones in batches and dead-letters the rest, acking after commit.
 
 pub mod consumer;
-pub mod fetcher;
 pub mod pipeline;
-pub mod provider;
 pub mod settings;
 pub mod startup;
 pub mod storage;

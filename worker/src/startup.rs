@@ -7,9 +7,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
 use crate::pipeline::Pipeline;
-use crate::provider::read_model::PlanProjection;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
+use crate::storage::plans::PlanProjection;
 use crate::validation::{Registry, default_rules};
 
 /// A worker ready to consume.

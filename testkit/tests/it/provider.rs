@@ -2,12 +2,13 @@
 //! database and `/search`.
 
 mod hostile;
+mod metrics;
 
 use std::time::Duration;
 
+use eye_fetcher::CycleError;
+use eye_fetcher::http::FetchError;
 use eye_testkit::{ProviderSim, Reply, TestApi, TestEnv, fixture};
-use eye_worker::fetcher::CycleError;
-use eye_worker::provider::fetch::FetchError;
 use serde_json::Value;
 
 const WITHIN: Duration = Duration::from_secs(20);
@@ -395,16 +396,13 @@ async fn one_fetcher_pulls_every_provider_of_its_providers_file() {
     std::fs::write(&file, text).expect("providers file");
     let path = file.to_string_lossy().into_owned();
     let settings = env.fetcher_settings(&first.url(), &["--providers-file", &path]);
-    let fetchers = eye_worker::fetcher::Fetcher::build_all(settings)
+    let fetchers = eye_fetcher::Fetcher::build_all(settings)
         .await
         .expect("build");
     std::fs::remove_file(&file).expect("remove providers file");
     assert_eq!(fetchers.len(), 2);
     let stop = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(eye_worker::fetcher::Fetcher::run_all(
-        fetchers,
-        stop.clone(),
-    ));
+    let running = tokio::spawn(eye_fetcher::Fetcher::run_all(fetchers, stop.clone()));
 
     // The same feed under two names: two sets of plans, each under its own source and ids.
     let plans = env.wait_for_plans(WITHIN, |p| p.len() == 8).await;

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use eye_core::Envelope;
+use eye_core::provider::{PlanRecord, Record, to_envelope};
 use eye_testkit::TestEnv;
-use eye_worker::provider::record::to_envelope;
-use eye_worker::provider::{PlanRecord, Record};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

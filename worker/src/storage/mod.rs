@@ -4,6 +4,7 @@
 //! holds up the rest.
 
 mod fault;
+pub mod plans;
 mod poisoned;
 mod projection;
 mod rows;

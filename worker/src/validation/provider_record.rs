@@ -1,13 +1,12 @@
 //! `provider_record`: judges events a provider fetcher published. A plan must carry a
-//! complete plan record within the storable bounds (`provider::fields`); a record the
-//! parser refused is refused here with the parser's reason, so it lands in the dead letters
-//! like any invalid event.
+//! complete plan record within the storable bounds (`eye_core::provider::fields`); a record
+//! the parser refused is refused here with the parser's reason, so it lands in the dead
+//! letters like any invalid event.
 
 use serde_json::Value;
 
 use super::{Issue, Subject, Validator, ValidatorFactory};
-use crate::provider::PlanRecord;
-use crate::provider::record::{PLAN_NAME, REJECTED_NAME};
+use eye_core::provider::{PLAN_NAME, PlanRecord, REJECTED_NAME};
 
 /// Builds [`ProviderRecord`] validators; takes no configuration.
 pub struct ProviderRecordFactory;

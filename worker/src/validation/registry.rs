@@ -254,7 +254,7 @@ pub fn default_rules(max_future_skew_secs: u32) -> Vec<RuleConfig> {
         RuleConfig {
             id: None,
             validator: "provider_record".into(),
-            category: Some(crate::provider::record::CATEGORY.into()),
+            category: Some(eye_core::provider::CATEGORY.into()),
             name: None,
             config: json!({}),
             mode: Mode::Enforce,

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use eye_fetcher::CycleError;
+use eye_fetcher::http::FetchError;
 use eye_testkit::{ProviderSim, Reply, TestEnv, feed, fixture, generated_feed, plan_xml};
-use eye_worker::fetcher::CycleError;
-use eye_worker::provider::fetch::FetchError;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
 const WITHIN: Duration = Duration::from_secs(20);
@@ -105,14 +105,14 @@ async fn plans_postgresql_would_refuse_are_dead_lettered_and_their_neighbours_st
 
 #[tokio::test]
 async fn a_plan_out_of_bounds_from_another_publisher_is_dead_lettered_not_retried() {
-    use eye_worker::provider::publish::ProviderPublisher;
-    use eye_worker::provider::record::to_envelope;
+    use eye_core::provider::to_envelope;
+    use eye_fetcher::publish::ProviderPublisher;
     let env = TestEnv::new().await;
     let _worker = env.spawn_worker().await;
     // As an older fetcher (or any other publisher) would send it, past the parser's checks.
     let mut records = Vec::new();
     let body = feed(&[plan_xml("1", &[]), plan_xml("2", &[])]);
-    eye_worker::provider::fever::parse(body.as_slice(), Default::default(), &mut |r| {
+    eye_fetcher::provider::fever::parse(body.as_slice(), Default::default(), &mut |r| {
         records.push(r)
     })
     .expect("parses");

@@ -5,8 +5,12 @@ use std::time::Duration;
 use clap::Parser;
 use eye_core::settings::{AmqpSettings, DatabaseSettings, TelemetrySettings};
 
+mod providers_file;
+
+pub use providers_file::{ProviderConfig, parse_providers};
+
+use crate::http::FetchPolicy;
 use crate::provider::Limits;
-use crate::provider::fetch::FetchPolicy;
 
 /// `eye-fetcher`: pulls each provider's feed on its interval and publishes what changed.
 #[derive(Debug, Clone, Parser)]
@@ -81,6 +85,9 @@ pub struct FetcherSettings {
     /// Milliseconds the broker has to confirm a fetch's messages.
     #[arg(long, env = "EYE_FETCH_PUBLISH_TIMEOUT_MS", default_value_t = 10_000)]
     pub publish_timeout_ms: u64,
+    /// Address of the Prometheus `/metrics` endpoint of the fetcher.
+    #[arg(long, env = "EYE_FETCH_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 impl FetcherSettings {
@@ -127,6 +134,7 @@ mod tests {
     fn defaults_parse_and_a_zero_interval_is_refused() {
         let s = FetcherSettings::parse_from(["eye-fetcher"]);
         assert_eq!((s.provider.as_str(), s.interval_secs), ("fever", 60));
+        assert_eq!(s.metrics_addr.to_string(), "127.0.0.1:9102");
         assert!(FetcherSettings::try_parse_from(["eye-fetcher", "--interval-secs", "0"]).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! What a provider record may hold to be storable: bounded sizes, no NUL, dates PostgreSQL
-//! can keep. One definition, used by the parsers when they build records (a plan outside
-//! it becomes a [`Rejected`](super::Rejected) record, never a failed database statement)
-//! and by the workers' `provider_record` validator.
+//! can keep. One definition, used by the fetcher's parsers when they build records (a plan
+//! outside it becomes a [`Rejected`](super::Rejected) record, never a failed database
+//! statement) and by the worker's `provider_record` validator.
 //!
 //! The bounds follow from the storage: PostgreSQL refuses NUL in `text` and `jsonb`; a
 //! btree index entry must stay under about 2,700 bytes (ids are in the primary keys, the title
@@ -14,6 +14,7 @@ use chrono::{Datelike, NaiveDateTime};
 use sha2::{Digest, Sha256};
 
 use super::PlanRecord;
+use crate::timestamp::YEARS;
 
 /// Longest id (base plan, plan, zone, organizer) and sell mode, in bytes.
 pub const MAX_ID_BYTES: usize = 128;
@@ -25,8 +26,6 @@ pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_ZONES: usize = 1000;
 /// Longest reason a rejected record carries, in bytes.
 pub const MAX_REASON_BYTES: usize = 1024;
-/// Years a plan's dates may fall in: the feeds' `YYYY` form, well inside PostgreSQL's range.
-pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
 
 impl PlanRecord {
     /// Why this plan cannot be stored, if it cannot: the first field out of bounds.
@@ -88,6 +87,7 @@ pub fn text_problem(name: &str, value: &str, max: usize) -> Option<String> {
 }
 
 fn date_problem(name: &str, value: NaiveDateTime) -> Option<String> {
+    // The Eye's one year range (the feeds' `YYYY` form fits it too).
     (!YEARS.contains(&value.year())).then(|| {
         format!(
             "{name} {value} is outside the years {}..={}",

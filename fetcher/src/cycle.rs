@@ -1,12 +1,9 @@
-//! The fetcher role: on each tick, fetch the provider's document, parse it as it streams in,
+//! The fetch cycle: on each tick, fetch the provider's document, parse it as it streams in,
 //! and a chunk at a time publish the plans whose content hash changed (and the rejected
 //! records not published before, which the workers dead-letter), then record the chunk's
 //! hashes. A failure before a chunk's hashes are recorded leaves them untouched, so the next
 //! tick publishes the same changes again (with the same event ids, which the idempotent store
 //! absorbs).
-
-mod providers;
-mod settings;
 
 use std::collections::HashMap;
 use std::io::BufReader;
@@ -21,15 +18,14 @@ use tokio_util::bytes::Bytes;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
-pub use providers::{ProviderConfig, parse_providers};
-pub use settings::FetcherSettings;
-
-use crate::provider::fetch::{FetchError, HttpFetcher, body_with_idle_timeout};
-use crate::provider::hashes::{HashStore, PlanKey};
-use crate::provider::publish::ProviderPublisher;
-use crate::provider::record::to_envelope;
-use crate::provider::{FeedError, Limits, ParseSummary, Provider, Record, Rejected};
+use crate::FetcherSettings;
+use crate::hashes::{HashStore, PlanKey};
+use crate::http::{FetchError, HttpFetcher, body_with_idle_timeout};
+use crate::monitoring;
+use crate::provider::{FeedError, Limits, ParseSummary, Provider};
+use crate::publish::ProviderPublisher;
 use eye_core::link::PublishError;
+use eye_core::provider::{Record, Rejected, to_envelope};
 
 /// Why a fetch cycle did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +39,18 @@ pub enum CycleError {
     /// The cycle's cap passed; the chunks recorded before it stand.
     #[error("the cycle did not complete within {0:?}")]
     Timeout(Duration),
+}
+
+impl CycleError {
+    /// A short, fixed name of the failure (the `reason` label of the failure counter).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Fetch(e) => e.reason(),
+            Self::Database(_) => "database",
+            Self::Publish(_) => "publish",
+            Self::Timeout(_) => "cycle_timeout",
+        }
+    }
 }
 
 /// What one fetch cycle did.
@@ -92,6 +100,7 @@ impl Fetcher {
         providers
             .into_iter()
             .map(|p| {
+                monitoring::circuit(&p.name, false);
                 Ok(Self {
                     http: HttpFetcher::new(p.policy)?,
                     name: p.name,
@@ -154,9 +163,11 @@ impl Fetcher {
     /// `cycle_timeout`; once it passes, the download and the parse stop.
     pub async fn run_once(&mut self) -> Result<CycleReport, CycleError> {
         let cap = self.cycle_timeout;
-        tokio::time::timeout(cap, self.cycle())
+        let outcome = tokio::time::timeout(cap, self.cycle())
             .await
-            .unwrap_or(Err(CycleError::Timeout(cap)))
+            .unwrap_or(Err(CycleError::Timeout(cap)));
+        monitoring::cycle(&self.name, &outcome, self.http.circuit_open());
+        outcome
     }
 
     async fn cycle(&mut self) -> Result<CycleReport, CycleError> {

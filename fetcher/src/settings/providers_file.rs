@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::FetcherSettings;
-use crate::provider::fetch::FetchPolicy;
+use crate::http::FetchPolicy;
 use crate::provider::{self, Limits, Provider};
 
 /// One provider to fetch: its name, its parser, how to call it and how often.

@@ -1,25 +1,18 @@
-//! Provider pulls: external feeds fetched on a schedule, parsed as a stream into
-//! provider-neutral records, and published through the same queue as application events.
+//! The providers: external feeds parsed as a stream into provider-neutral records, which
+//! the fetcher publishes through the same queue as application events.
 //!
 //! A provider is one module implementing [`Provider`]: how to parse its body into
-//! [`Record`]s. Fetching (HTTP, limits, retries, circuit) is shared in [`fetch`], and the
-//! mapping of records to queue events is shared in [`record`], so the next provider (a JSON
-//! API, say) only writes its parser.
+//! [`Record`]s. Fetching (HTTP, limits, retries, circuit) is shared in [`crate::http`], and
+//! the records and their mapping to queue events are the contract in `eye_core::provider`,
+//! so the next provider (a JSON API, say) only writes its parser.
 
 mod capped;
-pub mod fetch;
 pub mod fever;
-pub mod fields;
-pub mod hashes;
-pub mod publish;
-pub mod read_model;
-pub mod record;
-pub mod redirect;
 
 use std::io::BufRead;
 use std::sync::Arc;
 
-pub use record::{PlanRecord, Record, Rejected, ZoneRecord};
+pub use eye_core::provider::{PlanRecord, Record, Rejected, ZoneRecord};
 
 /// A document could not be read to its end. Records delivered before the error stand.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,7 +76,8 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// (so memory stays flat on large documents; the fetcher calls it on a blocking thread
     /// reading the HTTP body). Bad records become [`Record::Rejected`] (built with
     /// [`Rejected::new`]), and every plan goes through [`PlanRecord::into_record`], so what
-    /// is out of the storable bounds ([`fields`]) is refused here, never by the database.
+    /// is out of the storable bounds (`eye_core::provider::fields`) is refused here, never by
+    /// the database.
     /// Only an unreadable document returns an error, after the records read before the
     /// problem were delivered.
     fn parse(

@@ -1,6 +1,6 @@
 //! Fetching a provider's document over HTTP, politely: a minimum gap between requests (the
 //! rate limit), a timeout for the answer's head and one for each wait on its body, a size
-//! limit, redirects only within the feed's host ([`super::redirect`]), retries with
+//! limit, redirects only within the feed's host ([`redirect`]), retries with
 //! exponential backoff and jitter on failures worth retrying, and a circuit breaker that
 //! stops calling a provider that keeps failing until a cool-down has passed.
 //!
@@ -8,6 +8,8 @@
 //! parsed, so a deadline over the transfer would also count the broker's and the
 //! database's time and fail any large feed. The cycle as a whole has its own cap (the
 //! fetcher's `cycle_timeout`).
+
+pub mod redirect;
 
 use std::time::Duration;
 
@@ -66,6 +68,19 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// A short, fixed name of the failure (the `reason` label of the failure counter).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::Status(_) => "status",
+            Self::Timeout(_) => "timeout",
+            Self::Redirect(_) => "redirect",
+            Self::TooLarge(_) => "too_large",
+            Self::Transport(_) => "transport",
+            Self::Body(_) => "body",
+        }
+    }
+
     /// Server errors, throttling, timeouts and broken transfers may pass; the rest will not.
     fn retryable(&self) -> bool {
         match self {
@@ -90,7 +105,7 @@ impl HttpFetcher {
     pub fn new(policy: FetchPolicy) -> Result<Self, FetchError> {
         let client = reqwest::Client::builder()
             .connect_timeout(policy.timeout)
-            .redirect(super::redirect::policy(policy.max_redirects))
+            .redirect(redirect::policy(policy.max_redirects))
             .user_agent(concat!("eye-fetcher/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Transport(e.to_string()))?;
@@ -106,6 +121,12 @@ impl HttpFetcher {
     /// How this provider is called.
     pub fn policy(&self) -> &FetchPolicy {
         &self.policy
+    }
+
+    /// Whether the circuit is open: the next fetch is refused until the cool-down passes,
+    /// then is the one attempt that closes or reopens it.
+    pub fn circuit_open(&self) -> bool {
+        self.open_until.is_some()
     }
 
     /// Asks for the document, retrying what may pass, unless the circuit is open: Ok is a

@@ -13,7 +13,7 @@
 //! plan is rejected alone (the provider uses one zone id for the numbered and the unnumbered
 //! part of a zone, so id alone is not a key). Field sizes are checked as each element is read
 //! (a base plan's over-long title refuses its plans without copying the title into each),
-//! and every plan passes the shared bounds of [`crate::provider::fields`] when it closes.
+//! and every plan passes the shared bounds of [`eye_core::provider::fields`] when it closes.
 
 mod attrs;
 #[cfg(test)]
@@ -27,10 +27,11 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::capped::Capped;
 use super::{FeedError, Limits, ParseSummary, Provider, Record, Rejected};
-use crate::provider::fields::text_problem;
-use crate::provider::fields::{MAX_ID_BYTES, MAX_NAME_BYTES, MAX_TITLE_BYTES, MAX_ZONES};
-use crate::provider::{PlanRecord, ZoneRecord};
 use attrs::{Attrs, Problem};
+use eye_core::provider::fields::{
+    MAX_ID_BYTES, MAX_NAME_BYTES, MAX_TITLE_BYTES, MAX_ZONES, printable, text_problem,
+};
+use eye_core::provider::{PlanRecord, ZoneRecord};
 
 /// The Fever provider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -218,7 +219,7 @@ fn read_base(e: &BytesStart<'_>) -> Base {
     if problem.is_none() && !matches!(sell_mode.as_str(), "online" | "offline") {
         problem = Some(format!(
             "sell_mode {:?} is neither online nor offline",
-            crate::provider::fields::printable(&sell_mode, 64)
+            printable(&sell_mode, 64)
         ));
     }
     problem = problem.or_else(|| {

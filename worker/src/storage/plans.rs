@@ -11,9 +11,8 @@ use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
 
-use super::PlanRecord;
-use super::record::{CATEGORY, PLAN_NAME};
-use crate::storage::{Projection, chunks, rows_per_statement};
+use super::{Projection, chunks, rows_per_statement};
+use eye_core::provider::{CATEGORY, PLAN_NAME, PlanRecord};
 
 /// A read-model row with its key and version, so a batch can keep each plan's latest.
 #[derive(Debug, Clone)]

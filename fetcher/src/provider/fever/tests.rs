@@ -1,13 +1,10 @@
-//! Table tests on the real provider fixtures (`../shared/fixtures/provider/`) and on the traps
-//! the issue names.
+//! Table tests on the real provider fixtures (`fetcher/tests/fixtures/provider/`, with their
+//! provenance) and on the traps the issue names.
 
 use super::*;
 use rust_decimal::Decimal;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/provider"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/provider");
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture")
@@ -238,7 +235,7 @@ fn size_and_depth_are_bounded() {
 
 /// Parse throughput on a generated feed (same format), streamed from a file as the fetcher
 /// streams a body, memory by the process's peak RSS. A benchmark, not a check:
-/// `cargo test --release -p eye-worker -- --ignored --nocapture parse_throughput` (size in
+/// `cargo test --release -p eye-fetcher -- --ignored --nocapture parse_throughput` (size in
 /// MB from `EYE_BENCH_FEED_MB`, default 100).
 #[test]
 #[ignore = "benchmark"]

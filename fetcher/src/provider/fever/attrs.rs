@@ -10,7 +10,7 @@ use chrono::format::{Item, Parsed, StrftimeItems};
 use quick_xml::events::BytesStart;
 use rust_decimal::Decimal;
 
-use crate::provider::fields::printable;
+use eye_core::provider::fields::printable;
 
 /// The feed's date-time form: local time, no offset.
 const DATETIME: &str = "%Y-%m-%dT%H:%M:%S";

@@ -3,7 +3,7 @@
 
 use super::{ONE, parse_all, plans, rejected};
 use crate::provider::Record;
-use crate::provider::fields::{MAX_ID_BYTES, MAX_REASON_BYTES, MAX_ZONES};
+use eye_core::provider::fields::{MAX_ID_BYTES, MAX_REASON_BYTES, MAX_ZONES};
 
 #[test]
 fn a_nul_in_an_id_refuses_its_plan_with_the_id_escaped() {

@@ -1,14 +1,19 @@
-//! Provider-neutral records and their mapping to queue events: what every provider's parser
-//! produces and what the worker stores in the plan read model.
+//! The contract between the fetcher and the worker: provider-neutral records, their mapping
+//! to queue events (category, names, stable ids, content hash) and, in [`fields`], the
+//! storable bounds of a plan that the fetcher's parsers and the worker's `provider_record`
+//! validator both check. The fetcher produces these records; the worker judges them and
+//! keeps plans in its read model.
+
+pub mod fields;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use eye_core::{Envelope, Event, Source};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::fields::{MAX_ID_BYTES, MAX_REASON_BYTES, printable};
+use crate::{Envelope, Event, Source};
+use fields::{MAX_ID_BYTES, MAX_REASON_BYTES, printable};
 
 /// Category of every provider event.
 pub const CATEGORY: &str = "provider";
