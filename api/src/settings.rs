@@ -188,16 +188,19 @@ pub struct PublishSettings {
     )]
     pub max_batch_bytes: u32,
     /// Messages awaiting their confirm at once. Few, so that events queue up and batch
-    /// under load: measured on 2 cores, 2 gave 27k events/s at p99 10 ms where 8 gave
-    /// 21k (5 events per message instead of 17: the quorum queue's cost is per message).
+    /// under load (the quorum queue's cost is per message).
+    // Measured on 2 cores (ARCHITECTURE.md): 2 gave 27k events/s at p99 10 ms where 8 gave
+    // 21k (5 events per message instead of 17).
     #[arg(long = "publish-in-flight", env = "EYE_PUBLISH_IN_FLIGHT", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub in_flight: u16,
     /// While a message is already in flight, a further one leaves only once this many events
     /// wait, that message is confirmed, or `spill-after-us` passed: at moderate rates one
     /// message at a time carries everything and the broker, whose cost is mostly per
-    /// message, does 14-20 % less work (measured from 2.5k to 15k events/s, p99 no worse);
-    /// under load the extra slots still open. 1 sends whenever a slot is free.
+    /// message, does less work; under load the extra slots still open. 1 sends whenever a
+    /// slot is free.
+    // Measured (ARCHITECTURE.md): 14-20 % less broker work from 2.5k to 15k events/s, p99 no
+    // worse.
     #[arg(long = "publish-spill-events", env = "EYE_PUBLISH_SPILL_EVENTS", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub spill_events: u16,

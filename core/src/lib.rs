@@ -1,6 +1,8 @@
-//! The Eye's shared core: the event and its parsing, the queue contract (envelope, names,
-//! headers), the provider record (fetcher to worker), settings pieces, telemetry and
-//! shutdown. No sockets here: api and worker own their connections.
+//! The Eye's shared core: the event and its parsing, the one definition of a storable event,
+//! the queue contract (envelope, names, headers), the provider record (fetcher to worker),
+//! entities, settings pieces, telemetry, backoff and shutdown. No sockets here, except behind
+//! the `amqp` feature: declaring the topology and `link`, the confirmed, self-healing broker
+//! link the api and the fetcher publish through.
 
 #[cfg(feature = "amqp")]
 pub mod amqp;

@@ -1,5 +1,6 @@
 //! The queue contract: exchange, queue and dead-letter names, and the message headers.
-//! Defined once here; the api's publisher and the worker's consumer are the only users.
+//! Defined once here; the producers (the api's publisher and the fetcher, through
+//! `link`) and the worker's consumers are the only users.
 
 /// Routing key of event messages on the events exchange.
 pub const EVENT_ROUTING_KEY: &str = "event";

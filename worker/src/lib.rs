@@ -1,5 +1,7 @@
-//! The Eye's worker: consumes the events queue, validates each event through the validator
-//! registry, stores valid ones in batches and dead-letters the rest, acking after commit.
+//! The Eye's worker: consumes the events queue (`consumer`, the only lapin user), judges each
+//! event into a verdict (`pipeline`, through the validator registry in `validation`), stores
+//! the batch idempotently in one transaction (`storage`: events, dead letters, read models),
+//! and acks only after the commit. It also records what reaches the poison queue.
 
 pub mod consumer;
 pub mod pipeline;
