@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::publisher::Publisher;
-use crate::reads::db_error;
+use crate::store::events::db_error;
 
 /// Most dead letters one replay call re-submits; call again for more.
 pub const MAX_REPLAY: u64 = 10_000;

@@ -22,11 +22,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::entity::{application, token};
 use super::limits::{Limit, Limiter};
 use crate::auth::{AuthError, Claims};
 use crate::error::ApiError;
 use crate::settings::AccessSettings;
+use eye_core::entity::{application, token};
 
 /// Revoked tokens stay listed this long past their expiry (covers the verifier's leeway).
 const EXPIRED_GRACE: chrono::Duration = chrono::Duration::minutes(5);

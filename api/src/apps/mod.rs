@@ -2,7 +2,6 @@
 //! `eye-api apps|tokens` commands) and the api's in-memory view of it ([`AuthCache`]).
 
 mod cache;
-pub mod entity;
 pub mod limits;
 
 use std::time::Duration;
@@ -15,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use cache::{AppEntry, AuthCache};
-use entity::{application, token};
+use eye_core::entity::{application, token};
 
 use crate::auth::Jwt;
 

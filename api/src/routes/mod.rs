@@ -1,7 +1,7 @@
 //! The HTTP routes, one file per resource, merged once here.
 
+mod dead_letters;
 pub mod docs;
-mod errors;
 mod events;
 mod gate;
 mod health;
@@ -28,7 +28,7 @@ pub struct Limits {
 /// here: it has its own listener ([`metrics::router`]).
 pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
     let reads = Gate::new("reads", limits.reads, || ApiError::Busy.into_response())
-        .guard(reads::router().merge(errors::router()));
+        .guard(reads::router().merge(dead_letters::router()));
     let search = Gate::new("search", limits.search, || {
         search::SearchError::Unavailable.into_response()
     })

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, SCOPE_EVENTS_READ};
 use crate::error::ApiError;
-use crate::query::{Params, uuid_param};
-use crate::reads::{self, EventFilter, EventOut, Page};
+use crate::params::{Params, uuid_param};
 use crate::state::AppState;
+use crate::store::events::{self as reads, EventFilter, EventOut, Page};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::query::Cursor;
+use crate::params::Cursor;
 
 /// What to read. `app_id` None means every application (admins only).
 #[derive(Debug, Clone, Default)]

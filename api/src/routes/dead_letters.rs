@@ -7,11 +7,11 @@ use eye_core::entity::dead_letter;
 
 use crate::auth::{Caller, SCOPE_ADMIN, SCOPE_EVENTS_READ};
 use crate::error::ApiError;
-use crate::errors_read::{self, ErrorFilter, ErrorPage, EventStatus};
 use crate::extract::JsonBody;
-use crate::query::{Params, uuid_param};
+use crate::params::{Params, uuid_param};
 use crate::replay::{self, ReplayReport, ReplayRequest};
 use crate::state::AppState;
+use crate::store::dead_letters::{self as errors_read, ErrorFilter, ErrorPage, EventStatus};
 
 pub fn router() -> Router<AppState> {
     Router::new()

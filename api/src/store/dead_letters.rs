@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::query::Cursor;
-use crate::reads::{cut_page, db_error, raw_json, rfc3339};
+use crate::params::Cursor;
+use crate::store::events::{cut_page, db_error, raw_json, rfc3339};
 
 /// Which dead letters to read. `app_id` None means every application (admins only; the
 /// undecodable messages, which belong to no application, are only visible to admins).
