@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use eye_core::settings::DatabaseSettings;
-use sea_orm::{Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::apps;
 use crate::auth::{Jwt, Scope};
 use crate::settings::{ApiSettings, JwtSettings};
+use crate::store;
 
 #[derive(Debug, Parser)]
 #[command(name = "eye-api", version, about = "The Eye's HTTP API")]
@@ -130,21 +131,17 @@ pub struct TokenArgs {
     pub jwt: JwtSettings,
 }
 
-async fn connect(database: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
-    Ok(Database::connect(database.connect_options()).await?)
-}
-
 /// Runs a registry command, printing its result; None if `command` is not one.
 pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
     match command {
         Command::Apps { command, database } => {
-            apps_command(&connect(&database).await?, command).await?
+            apps_command(&database.connect().await?, command).await?
         }
         Command::Tokens { command, database } => {
-            tokens_command(&connect(&database).await?, command).await?;
+            tokens_command(&database.connect().await?, command).await?;
         }
         Command::Token { args, database } => {
-            let db = connect(&database).await?;
+            let db = database.connect().await?;
             apps::create_app(&db, &args.app, None, (None, None)).await?;
             issue(&db, &args).await?;
         }
@@ -156,7 +153,7 @@ pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
             amqp,
             publish,
         } => {
-            let db = connect(&database).await?;
+            let db = database.connect().await?;
             let publisher = crate::publisher::Publisher::start(amqp, &publish);
             let request = crate::replay::ReplayRequest {
                 event_ids,
@@ -194,7 +191,7 @@ async fn apps_command(db: &DatabaseConnection, command: AppsCommand) -> anyhow::
         AppsCommand::List => {
             println!("id\tname\tcreated_at\tdisabled_at\trate_per_sec\tburst");
             let show = |v: Option<i32>| v.map_or_else(|| "default".to_owned(), |v| v.to_string());
-            for app in apps::list_apps(db).await? {
+            for app in store::apps::list_apps(db).await? {
                 let disabled = app
                     .disabled_at
                     .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
@@ -229,7 +226,7 @@ async fn tokens_command(db: &DatabaseConnection, command: TokensCommand) -> anyh
             let show = |t: Option<chrono::DateTime<chrono::Utc>>| {
                 t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
             };
-            for t in apps::list_tokens(db, app.as_deref()).await? {
+            for t in store::apps::list_tokens(db, app.as_deref()).await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     t.jti,
@@ -244,7 +241,7 @@ async fn tokens_command(db: &DatabaseConnection, command: TokensCommand) -> anyh
         }
         TokensCommand::Revoke { jti } => {
             anyhow::ensure!(
-                apps::revoke_token(db, jti).await?,
+                store::apps::revoke_token(db, jti).await?,
                 "no unrevoked token {jti}"
             );
             println!("revoked {jti}");

@@ -1,5 +1,9 @@
-//! The api's one error type, and the only place statuses and error bodies are chosen:
-//! `{"error": {"code", "message", "field"?}}`.
+//! Where error answers are chosen: every status and body of a refused or failed request is
+//! picked here, by [`ApiError`] (`{"error": {"code", "message", "field"?}}`, every route but
+//! one) or by [`SearchError`] (`GET /search`, which keeps the provider challenge's own
+//! shape). The store's errors become both here too. The only other error answer is the
+//! request-timeout layer's empty 503 (`crate::startup`); `/readyz`'s 503 is a report, not an
+//! error.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -7,6 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::AuthError;
+use crate::store::StoreError;
+
+/// `Retry-After` seconds of a 503 when the database is unreachable.
+const DATABASE_RETRY_AFTER: u32 = 2;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +35,10 @@ pub enum ApiError {
     BadParameter { param: String, message: String },
     #[error("the database did not answer in time")]
     Timeout,
-    #[error("the event queue is unavailable: {0}")]
-    Unavailable(String, u32),
+    /// The broker or the database is unavailable: `reason` says which (and, for an event,
+    /// that it was not stored); `Retry-After: retry_after` seconds.
+    #[error("{reason}")]
+    Unavailable { reason: String, retry_after: u32 },
     /// The event's message reached the broker but was not confirmed: it may be stored.
     #[error(
         "the event queue is unavailable: {reason}; the event may have been stored: retry with the same id ({id}), never without it"
@@ -100,7 +110,7 @@ impl ApiError {
             ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            ApiError::Unavailable(..) | ApiError::MayBeStored { .. } => {
+            ApiError::Unavailable { .. } | ApiError::MayBeStored { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
@@ -118,7 +128,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         match &self {
             ApiError::Internal(e) => tracing::error!(error = ?e, "request failed"),
-            ApiError::Unavailable(reason, _) => tracing::warn!(%reason, "answering 503"),
+            ApiError::Unavailable { reason, .. } => tracing::warn!(%reason, "answering 503"),
             ApiError::MayBeStored { reason, id, .. } => {
                 tracing::warn!(%reason, %id, "answering 503, the event may be stored");
             }
@@ -153,7 +163,8 @@ impl IntoResponse for ApiError {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            ApiError::Unavailable(_, retry_after) | ApiError::MayBeStored { retry_after, .. } => {
+            ApiError::Unavailable { retry_after, .. }
+            | ApiError::MayBeStored { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             ApiError::Timeout | ApiError::AuthStateStale | ApiError::Busy => {
@@ -171,5 +182,72 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// A statement timeout is 503 `timeout`; an unreachable database 503 `unavailable`;
+/// anything else an internal error (logged, never shown).
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Timeout => ApiError::Timeout,
+            StoreError::Unavailable(_) => ApiError::Unavailable {
+                reason: "the database is unreachable".into(),
+                retry_after: DATABASE_RETRY_AFTER,
+            },
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// The errors of `GET /search`, in the challenge's shape: `{"error": {"code", "message"},
+/// "data": null}`.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("{0}")]
+    BadParameter(String),
+    #[error("the search is unavailable")]
+    Unavailable,
+}
+
+/// The challenge's error shape: `{"error": {"code", "message"}, "data": null}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SearchErrorBody {
+    pub error: SearchErrorDetail,
+    /// Always null in an error.
+    #[schema(value_type = Option<String>)]
+    pub data: Option<()>,
+}
+
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SearchErrorDetail {
+    #[schema(example = "bad_request")]
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Whatever failed in the store, `/search` answers 503 (the cause is logged).
+impl From<StoreError> for SearchError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "search query failed");
+        SearchError::Unavailable
+    }
+}
+
+impl IntoResponse for SearchError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::BadParameter(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        let body = SearchErrorBody {
+            error: SearchErrorDetail {
+                code,
+                message: self.to_string(),
+            },
+            data: None,
+        };
+        (status, Json(body)).into_response()
     }
 }

@@ -32,7 +32,10 @@ pub async fn accept(
                 retry_after,
             }
         } else {
-            ApiError::Unavailable(format!("{e}; the event was not stored"), retry_after)
+            ApiError::Unavailable {
+                reason: format!("the event queue is unavailable: {e}; the event was not stored"),
+                retry_after,
+            }
         }
     })?;
     metrics::counter!("eye_events_accepted_total").increment(1);

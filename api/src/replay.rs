@@ -8,16 +8,14 @@
 
 use chrono::{DateTime, Utc};
 use eye_core::Envelope;
-use eye_core::entity::dead_letter;
 use futures::future::join_all;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::publisher::Publisher;
-use crate::reads::db_error;
+use crate::store::dead_letters::{self, ReplaySelection};
 
 /// Most dead letters one replay call re-submits; call again for more.
 pub const MAX_REPLAY: u64 = 10_000;
@@ -63,50 +61,35 @@ pub async fn replay(
                 .into(),
         });
     }
-    let mut query = dead_letter::Entity::find().filter(
-        dead_letter::Column::Kind.is_in([dead_letter::KIND_INVALID, dead_letter::KIND_POISONED]),
-    );
-    if !request.event_ids.is_empty() {
-        query = query.filter(dead_letter::Column::EventId.is_in(request.event_ids.clone()));
-    }
-    if let Some(validator) = &request.validator {
-        query = query.filter(dead_letter::Column::Validator.eq(validator.as_str()));
-    }
-    if let Some(app) = &request.app_id {
-        query = query.filter(dead_letter::Column::AppId.eq(app.as_str()));
-    }
-    let rows: Vec<(Uuid, String, DateTime<Utc>, Option<String>)> = query
-        .select_only()
-        .columns([
-            dead_letter::Column::Id,
-            dead_letter::Column::Kind,
-            dead_letter::Column::LastSeen,
-        ])
-        .column_as(Expr::cust(r#""dead_letters"."payload"::text"#), "payload")
-        .order_by_asc(dead_letter::Column::FirstSeen)
-        .limit(MAX_REPLAY)
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(db_error)?;
+    let selection = ReplaySelection {
+        event_ids: &request.event_ids,
+        validator: request.validator.as_deref(),
+        app_id: request.app_id.as_deref(),
+    };
+    let candidates = dead_letters::replay_candidates(db, selection, MAX_REPLAY).await?;
     let mut report = ReplayReport::default();
-    let replayable: Vec<Replayable> = rows
+    let replayable: Vec<Replayable> = candidates
         .into_iter()
-        .filter_map(|(id, kind, last_seen, payload)| {
-            let envelope = payload.and_then(|text| serde_json::from_str::<Envelope>(&text).ok());
+        .filter_map(|c| {
+            let envelope = c
+                .payload
+                .and_then(|text| serde_json::from_str::<Envelope>(&text).ok());
             if envelope.is_none() {
                 report.skipped += 1;
             }
             Some(Replayable {
                 envelope: envelope?,
-                held: (kind == dead_letter::KIND_POISONED).then_some((id, last_seen)),
+                held: c.poisoned.then_some((c.id, c.last_seen)),
             })
         })
         .collect();
     for chunk in replayable.chunks(CONCURRENCY) {
         let results = join_all(chunk.iter().map(|r| publisher.publish(&r.envelope))).await;
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
-            return Err(ApiError::Unavailable(e.to_string(), retry_after_secs));
+            return Err(ApiError::Unavailable {
+                reason: format!("the event queue is unavailable: {e}"),
+                retry_after: retry_after_secs,
+            });
         }
         report.replayed += chunk.len() as u64;
         release(db, chunk.iter().filter_map(|r| r.held).collect()).await;
@@ -120,26 +103,11 @@ struct Replayable {
     held: Option<(Uuid, DateTime<Utc>)>,
 }
 
-/// Deletes the poisoned rows whose events the broker has confirmed back in the queue, unless
-/// a worker touched a row meanwhile (`last_seen` moved): then the row is its newer verdict.
-/// A row left behind by a failure here is harmless: the next replay publishes it again
-/// (stored once all the same) and releases it.
+/// Releases the poisoned rows whose events the broker has confirmed back in the queue. A
+/// row left behind by a failure here is harmless: the next replay publishes it again (stored
+/// once all the same) and releases it.
 async fn release(db: &DatabaseConnection, held: Vec<(Uuid, DateTime<Utc>)>) {
-    if held.is_empty() {
-        return;
-    }
-    let released = dead_letter::Entity::delete_many()
-        .filter(dead_letter::Column::Kind.eq(dead_letter::KIND_POISONED))
-        .filter(
-            Expr::tuple([
-                Expr::col(dead_letter::Column::Id),
-                Expr::col(dead_letter::Column::LastSeen),
-            ])
-            .in_tuples(held),
-        )
-        .exec(db)
-        .await;
-    if let Err(e) = released {
+    if let Err(e) = dead_letters::release(db, held).await {
         tracing::warn!(error = %e, "replayed poisoned events stay listed until the next replay");
     }
 }

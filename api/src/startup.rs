@@ -8,8 +8,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
-use eye_core::settings::DatabaseSettings;
-use sea_orm::{ConnectOptions, Database};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -23,16 +21,14 @@ use crate::publisher::Publisher;
 use crate::routes;
 use crate::settings::ApiSettings;
 use crate::state::{AppState, Shared};
+use crate::store::Pools;
+use crate::store::health::Probe;
 
 /// Longest wait for in-flight requests once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest wait at start for the first load of the revocation state.
 const INITIAL_AUTH_LOAD: Duration = Duration::from_secs(3);
-
-/// Statement timeout of the ingestion pool: its queries are index lookups and two small
-/// table reads, and a stuck one must not hold one of its few connections.
-const INGESTION_STATEMENT_TIMEOUT_MS: u64 = 1000;
 
 /// A bound, ready-to-serve api.
 pub struct Application {
@@ -42,22 +38,6 @@ pub struct Application {
     publisher: Publisher,
     auth: Arc<AuthCache>,
     shutdown: CancellationToken,
-}
-
-/// A pool from the shared builder ([`DatabaseSettings::connect_options`]) with `connections`
-/// connections whose statements PostgreSQL cancels after `statement_timeout_ms`.
-fn pool(
-    database: &DatabaseSettings,
-    connections: u32,
-    statement_timeout_ms: u64,
-) -> ConnectOptions {
-    let mut options = database.connect_options();
-    options
-        .max_connections(connections)
-        .map_sqlx_postgres_opts(move |opts| {
-            opts.options([("statement_timeout", format!("{statement_timeout_ms}ms"))])
-        });
-    options
 }
 
 impl Application {
@@ -85,23 +65,11 @@ impl Application {
                  set your own secret"
             );
         }
-        // Two pools: reads and `/search` (one heavy read must not stall the api: PostgreSQL
-        // cancels it, 503 `timeout`), and ingestion's own, which reads never touch.
-        let db = Database::connect(pool(
-            &settings.database,
-            settings.database.max_connections,
-            settings.read_timeout_ms,
-        ))
-        .await?;
-        let ingestion_db = Database::connect(pool(
-            &settings.database,
-            settings.access.database_connections,
-            INGESTION_STATEMENT_TIMEOUT_MS,
-        ))
-        .await?;
+        let pools = Pools::open(&settings).await?;
         let publisher = Publisher::start(settings.amqp.clone(), &settings.publish);
         let shutdown = CancellationToken::new();
-        let auth = Arc::new(AuthCache::new(settings.access.clone(), ingestion_db));
+        let probe = Probe::new(pools.ingestion.clone());
+        let auth = Arc::new(AuthCache::new(settings.access.clone(), pools.ingestion));
         // One load before serving, so a healthy start does not answer 503 at first; if the
         // database is down it fails and requests get 503 until the refresher succeeds.
         match tokio::time::timeout(INITIAL_AUTH_LOAD, auth.refresh()).await {
@@ -116,7 +84,8 @@ impl Application {
             publisher: publisher.clone(),
             body_limit: BodyLimit(settings.max_body_bytes),
             retry_after_secs: settings.publish.retry_after_secs,
-            db,
+            reads: pools.reads,
+            probe,
             shutdown: shutdown.clone(),
         });
         let limits = routes::Limits {

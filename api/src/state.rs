@@ -1,4 +1,5 @@
-//! What every handler can reach.
+//! What the handlers reach: the key ring, the revocation state, the publisher, the read
+//! pool and the readiness probe, behind one `Arc`.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::apps::AuthCache;
 use crate::auth::Jwt;
 use crate::extract::BodyLimit;
 use crate::publisher::Publisher;
+use crate::store::health::Probe;
 
 /// Shared application state. One `Arc`, because axum clones the state for every request:
 /// a struct of handles would cost one reference-count update per field per request.
@@ -20,16 +22,19 @@ pub struct AppState(Arc<Shared>);
 /// The state's contents.
 pub struct Shared {
     pub jwt: Arc<Jwt>,
-    /// Revoked tokens, disabled applications and rate limits, reloaded in the background
-    /// on the ingestion pool it holds (also the readiness probe's).
+    /// Registered applications, revoked tokens and rate limits, reloaded in the background
+    /// on the ingestion pool it holds.
     pub auth: Arc<AuthCache>,
     pub publisher: Publisher,
     pub body_limit: BodyLimit,
-    /// `Retry-After` seconds for 503 answers.
+    /// `Retry-After` seconds of a 503 when the broker is unavailable.
     pub retry_after_secs: u32,
-    /// The read pool, for reads and `/search` only (their statement timeout applies): the
-    /// api never writes events itself, and ingestion never waits on this pool.
-    pub db: DatabaseConnection,
+    /// The read pool ([`crate::store::Pools::reads`]): reads, `/search` and replay (which
+    /// also releases the poisoned rows it re-published), under the read statement timeout.
+    /// The api never writes events; ingestion never waits on this pool.
+    pub reads: DatabaseConnection,
+    /// `/readyz`'s database check, on the ingestion pool.
+    pub probe: Probe,
     /// Cancelled when shutdown begins, so readiness turns 503 first.
     pub shutdown: CancellationToken,
 }

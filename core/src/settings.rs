@@ -92,6 +92,30 @@ impl DatabaseSettings {
             .sqlx_logging(false);
         options
     }
+
+    /// [`Self::connect_options`] for a pool of its own: `connections` connections whose
+    /// statements PostgreSQL cancels after `statement_timeout` (so one slow query cannot hold
+    /// a connection that others wait for).
+    pub fn pool_options(
+        &self,
+        connections: u32,
+        statement_timeout: Duration,
+    ) -> sea_orm::ConnectOptions {
+        let millis = statement_timeout.as_millis();
+        let mut options = self.connect_options();
+        options
+            .max_connections(connections)
+            .map_sqlx_postgres_opts(move |opts| {
+                opts.options([("statement_timeout", format!("{millis}ms"))])
+            });
+        options
+    }
+
+    /// Opens the pool of [`Self::connect_options`]: lazily, so it fails only on a malformed
+    /// URL; an unreachable database shows on the first query.
+    pub async fn connect(&self) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+        sea_orm::Database::connect(self.connect_options()).await
+    }
 }
 
 /// How logs are written.

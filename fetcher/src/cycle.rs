@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
-use sea_orm::{Database, DbErr};
+use sea_orm::DbErr;
 use tokio::sync::mpsc;
 use tokio_util::bytes::Bytes;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -92,7 +92,7 @@ impl Fetcher {
     /// One fetcher per configured provider, sharing the database pool and the broker link.
     pub async fn build_all(settings: FetcherSettings) -> anyhow::Result<Vec<Self>> {
         let providers = settings.providers()?;
-        let db = Database::connect(settings.database.connect_options()).await?;
+        let db = settings.database.connect().await?;
         let publisher = Arc::new(ProviderPublisher::start(
             settings.amqp.clone(),
             settings.publish_timeout(),

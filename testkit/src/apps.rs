@@ -2,6 +2,7 @@
 //! database, with the tests' signing key.
 
 use eye_api::apps::{self, Issued};
+use eye_api::store;
 use uuid::Uuid;
 
 use crate::{TestEnv, jwt};
@@ -24,7 +25,9 @@ impl TestEnv {
     /// Revokes a token, as `eye-api tokens revoke` does.
     pub async fn revoke_token(&self, jti: Uuid) {
         assert!(
-            apps::revoke_token(&self.db, jti).await.expect("revoke"),
+            store::apps::revoke_token(&self.db, jti)
+                .await
+                .expect("revoke"),
             "token {jti} was not revocable"
         );
     }

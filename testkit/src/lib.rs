@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use eye_core::entity::{dead_letter, event};
+use eye_core::settings::DatabaseSettings;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 use uuid::Uuid;
 
@@ -37,6 +38,20 @@ pub fn postgres_server_url() -> String {
 pub fn amqp_url() -> String {
     std::env::var("EYE_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A pool on `url`, opened the way the services open theirs
+/// ([`DatabaseSettings::connect`]; the other settings from the environment or defaults).
+pub async fn connect(url: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        database: DatabaseSettings,
+    }
+    Wrapper::parse_from(["eye-testkit", "--database-url", url])
+        .database
+        .connect()
+        .await
 }
 
 /// Signing secret of the tests' tokens.
@@ -62,9 +77,7 @@ impl TestEnv {
         eye_migrations::prepare(&db_url)
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {db_name}: {e}"));
-        let db = Database::connect(&db_url)
-            .await
-            .expect("connect to test database");
+        let db = connect(&db_url).await.expect("connect to test database");
         for app in TEST_APPS {
             eye_api::apps::create_app(&db, app, None, (None, None))
                 .await
@@ -233,7 +246,7 @@ impl TestEnv {
     }
 
     async fn admin(&self, sql: &str) {
-        let admin = Database::connect(format!("{}/postgres", postgres_server_url()))
+        let admin = connect(&format!("{}/postgres", postgres_server_url()))
             .await
             .expect("connect as admin");
         admin
@@ -298,9 +311,7 @@ impl Drop for TestEnv {
             };
             rt.block_on(async move {
                 broker::delete_namespace(&namespace).await;
-                if let Ok(admin) =
-                    Database::connect(format!("{}/postgres", postgres_server_url())).await
-                {
+                if let Ok(admin) = connect(&format!("{}/postgres", postgres_server_url())).await {
                     let _ = admin
                         .execute_unprepared(&format!(
                             "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"

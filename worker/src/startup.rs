@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use sea_orm::Database;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
@@ -28,7 +27,7 @@ impl Worker {
             Some(path) => registry.load(path)?,
             None => registry.build(&default_rules(settings.max_future_skew_secs))?,
         };
-        let db = Database::connect(settings.database.connect_options()).await?;
+        let db = settings.database.connect().await?;
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators)),
             store: Store::new(db, vec![Arc::new(PlanProjection)]),

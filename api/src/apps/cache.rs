@@ -8,25 +8,24 @@
 //! printed) is looked up on its first request: one query per application however many
 //! requests miss at once, and an unknown one is remembered as unknown for one refresh
 //! interval, so tokens for it cannot flood the database. All of this runs on the
-//! ingestion pool, which reads never touch.
+//! ingestion pool, which reads never touch (its queries: [`crate::store::apps`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-};
+use eye_core::entity::application;
+use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::entity::{application, token};
 use super::limits::{Limit, Limiter};
 use crate::auth::{AuthError, Claims};
 use crate::error::ApiError;
 use crate::settings::AccessSettings;
+use crate::store::{self, StoreError};
 
 /// Revoked tokens stay listed this long past their expiry (covers the verifier's leeway).
 const EXPIRED_GRACE: chrono::Duration = chrono::Duration::minutes(5);
@@ -38,8 +37,8 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 /// used are forgotten, so a stream of distinct ids cannot grow the cache.
 const LOOKUP_CACHE_CAPACITY: u64 = 10_000;
 
-/// Connections of the ingestion pool the reload and the readiness probe keep for
-/// themselves: lookups get the rest.
+/// Connections of the ingestion pool the reload and the readiness probe
+/// ([`crate::store::health::Probe`]) keep for themselves: lookups get the rest.
 const RESERVED_CONNECTIONS: u32 = 2;
 
 /// An application as the api sees it between two reloads.
@@ -59,8 +58,8 @@ struct Snapshot {
 /// A lookup that did not answer: the request gets 503, and nothing is remembered.
 #[derive(Debug, thiserror::Error)]
 enum LookupError {
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("timed out")]
     Timeout,
 }
@@ -69,7 +68,7 @@ enum LookupError {
 pub struct AuthCache {
     current: RwLock<Option<Arc<Snapshot>>>,
     settings: AccessSettings,
-    /// The ingestion pool: reloads, lookups and the readiness probe; never a read.
+    /// The ingestion pool (reloads and lookups; never a read).
     db: DatabaseConnection,
     /// Applications looked up since they were missing from the snapshot, found (`Some`)
     /// or not, for one refresh interval: concurrent misses of one id share one query.
@@ -78,9 +77,6 @@ pub struct AuthCache {
     lookup_permits: Semaphore,
     /// Queries made by lookups (tests and `eye_auth_app_lookups_total`).
     lookups_made: AtomicU64,
-    /// One readiness probe at a time; the others get the last result.
-    probe: Semaphore,
-    last_probe: AtomicBool,
 }
 
 impl AuthCache {
@@ -99,8 +95,6 @@ impl AuthCache {
                 .build(),
             lookup_permits: Semaphore::new(lookup_permits as usize),
             lookups_made: AtomicU64::new(0),
-            probe: Semaphore::new(1),
-            last_probe: AtomicBool::new(false),
             settings,
             db,
         }
@@ -148,9 +142,7 @@ impl AuthCache {
             let found = tokio::time::timeout(LOOKUP_TIMEOUT, async {
                 let _permit = self.lookup_permits.acquire().await;
                 self.lookups_made.fetch_add(1, Ordering::Relaxed);
-                application::Entity::find_by_id(app_id.to_owned())
-                    .one(&self.db)
-                    .await
+                store::apps::find_app(&self.db, app_id).await
             })
             .await
             .map_err(|_| LookupError::Timeout)??;
@@ -203,37 +195,11 @@ impl AuthCache {
         }
     }
 
-    /// Whether the database answers on the ingestion pool within `within`. One probe at a
-    /// time: a caller arriving meanwhile gets the last result, so a flood of `/readyz`
-    /// holds at most one connection.
-    pub async fn database_answers(&self, within: Duration) -> bool {
-        let Ok(_permit) = self.probe.try_acquire() else {
-            return self.last_probe.load(Ordering::Relaxed);
-        };
-        let up = matches!(
-            tokio::time::timeout(within, self.db.ping()).await,
-            Ok(Ok(()))
-        );
-        self.last_probe.store(up, Ordering::Relaxed);
-        up
-    }
-
     /// Reloads from the database; keeps each application's bucket unless its limit changed.
-    pub async fn refresh(&self) -> Result<(), DbErr> {
-        let apps = application::Entity::find().all(&self.db).await?;
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let apps = store::apps::list_apps(&self.db).await?;
         let cutoff = chrono::Utc::now() - EXPIRED_GRACE;
-        let revoked: Vec<Uuid> = token::Entity::find()
-            .select_only()
-            .column(token::Column::Jti)
-            .filter(token::Column::RevokedAt.is_not_null())
-            .filter(
-                Condition::any()
-                    .add(token::Column::ExpiresAt.is_null())
-                    .add(token::Column::ExpiresAt.gt(cutoff)),
-            )
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+        let revoked = store::apps::revoked_tokens(&self.db, cutoff).await?;
         let revoked = Arc::new(revoked.iter().map(Uuid::to_string).collect());
         // Read and replaced under one lock, so that an application adopted by a lookup
         // meanwhile keeps its entry (and its bucket).

@@ -50,8 +50,7 @@ pub(crate) struct Readiness {
     (status = 503, description = "Not ready; the report says which dependency", body = Readiness)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let broker = state.publisher.is_ready();
-    // On the ingestion pool: saturated reads must not make the api look unready.
-    let database = state.auth.database_answers(DB_PROBE_TIMEOUT).await;
+    let database = state.probe.database_answers(DB_PROBE_TIMEOUT).await;
     let revocation = state.auth.is_fresh();
     let shutting_down = state.shutdown.is_cancelled();
     let ready = broker && database && revocation && !shutting_down;

@@ -1,18 +1,17 @@
 //! The HTTP routes, one file per resource, merged once here.
 
+mod dead_letters;
 pub mod docs;
-mod errors;
 mod events;
 mod gate;
 mod health;
 pub mod metrics;
-mod reads;
 mod search;
 
 use axum::Router;
 use axum::response::IntoResponse;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, SearchError};
 use crate::state::AppState;
 use gate::Gate;
 
@@ -28,9 +27,9 @@ pub struct Limits {
 /// here: it has its own listener ([`metrics::router`]).
 pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
     let reads = Gate::new("reads", limits.reads, || ApiError::Busy.into_response())
-        .guard(reads::router().merge(errors::router()));
+        .guard(events::read_router().merge(dead_letters::router()));
     let search = Gate::new("search", limits.search, || {
-        search::SearchError::Unavailable.into_response()
+        SearchError::Unavailable.into_response()
     })
     .guard(search::router());
     let router = if bench_noop {

@@ -1,7 +1,8 @@
 //! `GET /search?starts_at=..&ends_at=..`: the provider plans on sale in a time range, with the
 //! Fever code challenge's own contract (not the api's error shape):
 //! `200 {"data": {"events": [..]}, "error": null}` and
-//! `400 {"error": {"code", "message"}, "data": null}`.
+//! `400 {"error": {"code", "message"}, "data": null}` ([`SearchError`], chosen in
+//! `crate::error` with the api's other error answers).
 //!
 //! The range: a plan is returned when it starts at or after `starts_at` and ends at or
 //! before `ends_at` (both edges inclusive). Times are the provider's local times, which carry
@@ -16,23 +17,31 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
-use eye_core::entity::provider_plan;
 use eye_core::timestamp::within_years;
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use crate::error::{SearchError, SearchErrorBody};
 use crate::state::AppState;
+use crate::store::plans::{self, Plan};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/search", get(search))
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct Params {
+/// Query parameters of `GET /search`. Both are required (refused by [`parse_param`] when
+/// missing, in the challenge's shape); other parameters are ignored, as the challenge's
+/// clients expect.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchQuery {
+    /// RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or a date
+    #[param(required = true, value_type = String)]
     starts_at: Option<String>,
+    /// Same formats; not before `starts_at`
+    #[param(required = true, value_type = String)]
     ends_at: Option<String>,
 }
 
@@ -71,48 +80,6 @@ pub(crate) struct SearchEvent {
     max_price: Option<Box<RawValue>>,
 }
 
-/// The challenge's error shape: `{"error": {"code", "message"}, "data": null}`
-/// (documentation of what [`SearchError`] writes).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct SearchErrorBody {
-    error: SearchErrorDetail,
-    /// Always null in an error.
-    data: Option<String>,
-}
-
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct SearchErrorDetail {
-    #[schema(example = "bad_request")]
-    code: String,
-    message: String,
-}
-
-/// The errors of this endpoint, in the challenge's shape: the only place its statuses are
-/// chosen.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SearchError {
-    #[error("{0}")]
-    BadParameter(String),
-    #[error("the search is unavailable")]
-    Unavailable,
-}
-
-impl IntoResponse for SearchError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            Self::BadParameter(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        };
-        let body = serde_json::json!({
-            "error": {"code": code, "message": self.to_string()},
-            "data": null,
-        });
-        (status, Json(body)).into_response()
-    }
-}
-
 /// Provider plans that were ever online, starting at or after `starts_at` and ending at or
 /// before `ends_at` (both inclusive). Reads only the database: answers while the provider is
 /// down. No token needed (the challenge's contract).
@@ -120,10 +87,7 @@ impl IntoResponse for SearchError {
     get,
     path = "/search",
     tag = "providers",
-    params(
-        ("starts_at" = String, Query, description = "RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or a date"),
-        ("ends_at" = String, Query, description = "Same formats; not before `starts_at`"),
-    ),
+    params(SearchQuery),
     responses(
         (status = 200, description = "The matching plans", body = Found),
         (status = 400, description = "A missing or bad parameter", body = SearchErrorBody),
@@ -132,43 +96,17 @@ impl IntoResponse for SearchError {
 )]
 pub(crate) async fn search(
     State(state): State<AppState>,
-    params: Result<Query<Params>, QueryRejection>,
+    query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Response, SearchError> {
-    let Query(params) = params.map_err(|e| SearchError::BadParameter(e.body_text()))?;
-    let starts_at = parse_param("starts_at", params.starts_at.as_deref())?;
-    let ends_at = parse_param("ends_at", params.ends_at.as_deref())?;
+    let Query(query) = query.map_err(|e| SearchError::BadParameter(e.body_text()))?;
+    let starts_at = parse_param("starts_at", query.starts_at.as_deref())?;
+    let ends_at = parse_param("ends_at", query.ends_at.as_deref())?;
     if starts_at > ends_at {
         return Err(SearchError::BadParameter(
             "starts_at must not be after ends_at".into(),
         ));
     }
-    use provider_plan::Column as C;
-    let plans: Vec<PlanRow> = provider_plan::Entity::find()
-        // Only what the answer shows (not the plan's stored document).
-        .select_only()
-        .columns([
-            C::Id,
-            C::Title,
-            C::StartsAt,
-            C::EndsAt,
-            C::MinPrice,
-            C::MaxPrice,
-        ])
-        .filter(provider_plan::Column::EverOnline.eq(true))
-        .filter(provider_plan::Column::StartsAt.gte(starts_at))
-        .filter(provider_plan::Column::EndsAt.lte(ends_at))
-        // Implied (a plan never ends before it starts; the parser refuses those), and it
-        // bounds the index scan on starts_at from both sides.
-        .filter(provider_plan::Column::StartsAt.lte(ends_at))
-        .order_by_asc(provider_plan::Column::StartsAt)
-        .order_by_asc(provider_plan::Column::Id)
-        .into_tuple()
-        .all(&state.db)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "search query failed");
-            SearchError::Unavailable
-        })?;
+    let plans = plans::ever_online_within(&state.reads, starts_at, ends_at).await?;
     let body = Found {
         data: Events {
             events: plans.into_iter().map(to_event).collect(),
@@ -180,26 +118,16 @@ pub(crate) async fn search(
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-/// id, title, starts_at, ends_at, min_price, max_price.
-type PlanRow = (
-    Uuid,
-    String,
-    NaiveDateTime,
-    NaiveDateTime,
-    Option<Decimal>,
-    Option<Decimal>,
-);
-
-fn to_event((id, title, starts_at, ends_at, min_price, max_price): PlanRow) -> SearchEvent {
+fn to_event(plan: Plan) -> SearchEvent {
     SearchEvent {
-        id,
-        title,
-        start_date: date(starts_at),
-        start_time: time(starts_at),
-        end_date: date(ends_at),
-        end_time: time(ends_at),
-        min_price: min_price.and_then(number),
-        max_price: max_price.and_then(number),
+        id: plan.id,
+        title: plan.title,
+        start_date: date(plan.starts_at),
+        start_time: time(plan.starts_at),
+        end_date: date(plan.ends_at),
+        end_time: time(plan.ends_at),
+        min_price: plan.min_price.and_then(number),
+        max_price: plan.max_price.and_then(number),
     }
 }
 

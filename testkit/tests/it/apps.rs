@@ -219,7 +219,7 @@ async fn the_command_line_creates_issues_revokes_and_disables() {
     let mut issue = vec!["tokens", "issue", "--app", "shop", "--ttl-secs", "60"];
     issue.extend_from_slice(&secret);
     cli(&env, &issue).await.expect("issue");
-    let tokens = eye_api::apps::list_tokens(&env.db, Some("shop"))
+    let tokens = eye_api::store::apps::list_tokens(&env.db, Some("shop"))
         .await
         .expect("list");
     assert_eq!(tokens.len(), 1);
@@ -244,7 +244,9 @@ async fn the_command_line_creates_issues_revokes_and_disables() {
     let mut token = vec!["token", "--app", "fresh"];
     token.extend_from_slice(&secret);
     cli(&env, &token).await.expect("token");
-    let apps = eye_api::apps::list_apps(&env.db).await.expect("apps");
+    let apps = eye_api::store::apps::list_apps(&env.db)
+        .await
+        .expect("apps");
     let shop = apps.iter().find(|a| a.id == "shop").expect("shop");
     assert_eq!(shop.rate_per_sec, Some(7));
     assert!(shop.disabled_at.is_some());

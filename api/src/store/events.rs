@@ -1,20 +1,21 @@
-//! The read side: events by application, session, type and time, in (timestamp, id) order
-//! with keyset pagination. Every query is scoped to one application unless the caller is
-//! an admin, and runs under the pool's statement timeout.
+//! Stored events: by application, session, type and time, in (timestamp, id) order with
+//! keyset pagination, and what became of one event. Every query is scoped to one
+//! application unless the caller is an admin, and runs under the read pool's statement
+//! timeout.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use eye_core::entity::event;
+use chrono::{DateTime, Utc};
+use eye_core::entity::{dead_letter, event};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, Select,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::query::Cursor;
+use super::cursor::{Cursor, cut_page};
+use super::{StoreError, raw_json, rfc3339};
 
 /// What to read. `app_id` None means every application (admins only).
 #[derive(Debug, Clone, Default)]
@@ -55,14 +56,7 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// Times as the read API writes them: RFC 3339, UTC, microseconds.
-pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// An `events` row with `data` as JSON text. jsonb keeps numbers exactly, so one can hold
-/// more than an f64 parses back (found by schemathesis: 1.7976931348623157e308 came back as a
-/// 309-digit integer serde_json refused): the api passes the text through instead.
+/// An `events` row with `data` as JSON text, passed on unparsed (see [`raw_json`]).
 #[derive(Debug, FromQueryResult)]
 struct EventRow {
     id: Uuid,
@@ -77,9 +71,9 @@ struct EventRow {
 }
 
 impl TryFrom<EventRow> for EventOut {
-    type Error = ApiError;
+    type Error = StoreError;
 
-    fn try_from(r: EventRow) -> Result<Self, ApiError> {
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
         Ok(Self {
             id: r.id,
             app_id: r.app_id,
@@ -92,11 +86,6 @@ impl TryFrom<EventRow> for EventOut {
             received_at: rfc3339(r.received_at),
         })
     }
-}
-
-/// JSON text from a jsonb column as a raw value (PostgreSQL only returns valid JSON).
-pub(crate) fn raw_json(text: String) -> Result<Box<RawValue>, ApiError> {
-    RawValue::from_string(text).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// The columns of an event, `data` as text.
@@ -119,7 +108,7 @@ fn event_rows(query: Select<event::Entity>) -> sea_orm::Selector<sea_orm::Select
 }
 
 /// A page of events matching `filter`, oldest first.
-pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page, ApiError> {
+pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page, StoreError> {
     let mut query = event::Entity::find();
     if let Some(app) = &filter.app_id {
         query = query.filter(event::Column::AppId.eq(app.as_str()));
@@ -153,8 +142,7 @@ pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page,
             .limit(filter.limit + 1),
     )
     .all(db)
-    .await
-    .map_err(db_error)?;
+    .await?;
     let next_cursor = cut_page(&mut rows, filter.limit, |last| Cursor {
         timestamp: last.timestamp,
         id: last.id,
@@ -168,45 +156,79 @@ pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page,
     })
 }
 
-/// Cuts the `limit + 1` rows a keyset query fetched down to a page; returns the cursor of
-/// the next page, if there is one.
-pub(crate) fn cut_page<T>(
-    rows: &mut Vec<T>,
-    limit: u64,
-    key: impl Fn(&T) -> Cursor,
-) -> Option<String> {
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    more.then(|| rows.last())
-        .flatten()
-        .map(|last| key(last).encode())
-}
-
 /// One event by id, within `app_id` (None: any application, admins only).
 pub async fn get(
     db: &DatabaseConnection,
     app_id: Option<&str>,
     id: Uuid,
-) -> Result<Option<EventOut>, ApiError> {
+) -> Result<Option<EventOut>, StoreError> {
     let mut query = event::Entity::find().filter(event::Column::Id.eq(id));
     if let Some(app) = app_id {
         query = query.filter(event::Column::AppId.eq(app));
     }
-    let row = event_rows(query).one(db).await.map_err(db_error)?;
+    let row = event_rows(query).one(db).await?;
     row.map(EventOut::try_from).transpose()
 }
 
-/// A statement timeout is 503 `timeout`; an unreachable database 503 `unavailable`;
-/// anything else an internal error (logged, never shown).
-pub(crate) fn db_error(e: DbErr) -> ApiError {
-    let text = e.to_string();
-    if text.contains("statement timeout") || text.contains("57014") {
-        return ApiError::Timeout;
+/// What became of an event the api accepted.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventStatus {
+    pub id: Uuid,
+    /// `stored`, `rejected` (refused by a rule, undecodable, or poisoned: held after too many
+    /// deliveries until replayed; `reasons` says which), or `queued` (accepted, not yet judged
+    /// — or never accepted: the api keeps no list of ids, the queue is the only record until a
+    /// worker judges it).
+    pub status: &'static str,
+    /// Why it was rejected (empty otherwise).
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Box<RawValue>,
+}
+
+/// Stored, rejected, or still queued, as far as the database knows. A stored event is
+/// `stored` whatever dead letters it also has (a warning, or a poisoned row from a message
+/// whose ack was lost).
+pub async fn status(
+    db: &DatabaseConnection,
+    app_id: Option<&str>,
+    id: Uuid,
+) -> Result<EventStatus, StoreError> {
+    let mut stored = event::Entity::find().filter(event::Column::Id.eq(id));
+    if let Some(app) = app_id {
+        stored = stored.filter(event::Column::AppId.eq(app));
     }
-    match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-            ApiError::Unavailable("the database is unreachable".into(), 2)
-        }
-        other => ApiError::Internal(other.into()),
+    let stored = stored
+        .select_only()
+        .column(event::Column::Id)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?;
+    if stored.is_some() {
+        return Ok(EventStatus {
+            id,
+            status: "stored",
+            reasons: raw_json("[]".to_owned())?,
+        });
     }
+    let mut refused = dead_letter::Entity::find().filter(dead_letter::Column::EventId.eq(id));
+    if let Some(app) = app_id {
+        refused = refused.filter(dead_letter::Column::AppId.eq(app));
+    }
+    let reasons: Option<String> = refused
+        .select_only()
+        .column_as(Expr::cust(r#""dead_letters"."reasons"::text"#), "reasons")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(match reasons {
+        Some(reasons) => EventStatus {
+            id,
+            status: "rejected",
+            reasons: raw_json(reasons)?,
+        },
+        None => EventStatus {
+            id,
+            status: "queued",
+            reasons: raw_json("[]".to_owned())?,
+        },
+    })
 }

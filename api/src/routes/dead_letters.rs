@@ -1,59 +1,62 @@
-//! `GET /errors` and `GET /events/{id}/status`.
+//! Dead letters: `GET /errors` (why events were refused) and `POST /errors/replay`.
 
-use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::extract::State;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use eye_core::entity::dead_letter;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 
 use crate::auth::{Caller, SCOPE_ADMIN, SCOPE_EVENTS_READ};
 use crate::error::ApiError;
-use crate::errors_read::{self, ErrorFilter, ErrorPage, EventStatus};
 use crate::extract::JsonBody;
-use crate::query::{Params, uuid_param};
+use crate::params::{self, Query};
 use crate::replay::{self, ReplayReport, ReplayRequest};
 use crate::state::AppState;
+use crate::store::cursor::Cursor;
+use crate::store::dead_letters::{self, DeadLetterFilter, ErrorPage};
 
+/// Behind the reads' concurrency bound.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/errors", get(list_errors))
-        .route("/events/{id}/status", get(event_status))
-        .route("/errors/replay", axum::routing::post(replay_errors))
+        .route("/errors/replay", post(replay_errors))
 }
 
-const PARAMS: &[&str] = &[
-    "kind",
-    "validator",
-    "category",
-    "name",
-    "from",
-    "to",
-    "limit",
-    "cursor",
-];
-
-/// Query parameters of `GET /errors` (documentation; parsed by [`Params`]).
-#[derive(utoipa::IntoParams)]
+/// Query parameters of `GET /errors`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub(crate) struct ErrorQuery {
     /// Documented by [`kind_schema`].
+    #[serde(default, deserialize_with = "kind")]
     #[param(schema_with = kind_schema)]
     kind: Option<String>,
     /// Only refusals whose first reason came from this rule (e.g. `required_keys`).
+    #[serde(default, deserialize_with = "params::text")]
     #[param(min_length = 1)]
     validator: Option<String>,
+    #[serde(default, deserialize_with = "params::text")]
     #[param(min_length = 1)]
     category: Option<String>,
+    #[serde(default, deserialize_with = "params::text")]
     #[param(min_length = 1)]
     name: Option<String>,
     /// First seen at or after this time.
-    from: Option<String>,
+    #[serde(default, deserialize_with = "params::time")]
+    #[param(value_type = Option<String>)]
+    from: Option<DateTime<Utc>>,
     /// First seen before this time.
-    to: Option<String>,
-    #[param(minimum = 1, maximum = 1000, default = 100)]
-    limit: Option<u64>,
+    #[serde(default, deserialize_with = "params::time")]
+    #[param(value_type = Option<String>)]
+    to: Option<DateTime<Utc>>,
+    #[serde(default = "params::default_limit", deserialize_with = "params::limit")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000, default = 100)]
+    limit: u64,
     /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    #[serde(default, deserialize_with = "params::cursor")]
+    #[param(value_type = Option<String>)]
+    cursor: Option<Cursor>,
 }
 
 /// Refused and poisoned events (and, for admins, undecodable messages), oldest first, with
@@ -75,22 +78,22 @@ pub(crate) struct ErrorQuery {
 pub(crate) async fn list_errors(
     State(state): State<AppState>,
     caller: Caller,
-    params: Params,
+    query: Result<Query<ErrorQuery>, ApiError>,
 ) -> Result<Json<ErrorPage>, ApiError> {
     caller.require(SCOPE_EVENTS_READ)?;
-    params.only(PARAMS)?;
-    let filter = ErrorFilter {
+    let Query(q) = query?;
+    let filter = DeadLetterFilter {
         app_id: caller.scope_app().map(str::to_owned),
-        kind: kind_param(&params)?,
-        validator: params.text("validator")?,
-        category: params.text("category")?,
-        name: params.text("name")?,
-        from: params.time("from")?,
-        to: params.time("to")?,
-        limit: params.limit()?,
-        after: params.cursor()?,
+        kind: q.kind,
+        validator: q.validator,
+        category: q.category,
+        name: q.name,
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        after: q.cursor,
     };
-    Ok(Json(errors_read::list(&state.db, &filter).await?))
+    Ok(Json(dead_letters::list(&state.reads, &filter).await?))
 }
 
 /// The `kind` parameter's schema: one of [`dead_letter::KINDS`].
@@ -105,46 +108,16 @@ fn kind_schema() -> utoipa::openapi::Object {
         .build()
 }
 
-/// `kind`, refused (400) unless it is one of [`dead_letter::KINDS`].
-fn kind_param(params: &Params) -> Result<Option<String>, ApiError> {
-    let kind = params.text("kind")?;
+/// `kind`: one of [`dead_letter::KINDS`].
+fn kind<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let kind = params::text(d)?;
     match kind {
-        Some(k) if !dead_letter::KINDS.contains(&k.as_str()) => Err(ApiError::BadParameter {
-            param: "kind".into(),
-            message: format!(
-                "unknown kind {k:?}; known: {}",
-                dead_letter::KINDS.join(", ")
-            ),
-        }),
+        Some(k) if !dead_letter::KINDS.contains(&k.as_str()) => Err(D::Error::custom(format!(
+            "unknown kind {k:?}; known: {}",
+            dead_letter::KINDS.join(", ")
+        ))),
         kind => Ok(kind),
     }
-}
-
-/// What became of an accepted event: `stored`, `rejected` (with the reasons) or `queued`.
-#[utoipa::path(
-    get,
-    path = "/events/{id}/status",
-    tag = "events",
-    params(("id" = Uuid, Path, description = "The id the 202 answered")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The event's status", body = EventStatus),
-        (status = 400, description = "`id` is not a UUID", body = crate::error::Body),
-        (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
-        (status = 403, description = "The token lacks `events:read`", body = crate::error::Body),
-        (status = 503, description = "The database is unavailable or the query timed out", body = crate::error::Body),
-    )
-)]
-pub(crate) async fn event_status(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<EventStatus>, ApiError> {
-    caller.require(SCOPE_EVENTS_READ)?;
-    let id = uuid_param("id", &id)?;
-    Ok(Json(
-        errors_read::status(&state.db, caller.scope_app(), id).await?,
-    ))
 }
 
 /// Re-submit refused events (admin): by event id, by the rule that refused them, or by
@@ -173,7 +146,7 @@ pub(crate) async fn replay_errors(
     caller.require(SCOPE_ADMIN)?;
     Ok(Json(
         replay::replay(
-            &state.db,
+            &state.reads,
             &state.publisher,
             &request,
             state.retry_after_secs,

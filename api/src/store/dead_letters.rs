@@ -1,9 +1,9 @@
-//! The dead-letter side of the read API: why events were refused (`GET /errors`) and what
-//! became of one event (`GET /events/{id}/status`).
+//! Dead letters: why events were refused (`GET /errors`), and the rows a replay re-publishes
+//! and then releases.
 
 use chrono::{DateTime, Utc};
-use eye_core::entity::{dead_letter, event};
-use sea_orm::sea_query::Expr;
+use eye_core::entity::dead_letter;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, Select,
@@ -12,14 +12,13 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::query::Cursor;
-use crate::reads::{cut_page, db_error, raw_json, rfc3339};
+use super::cursor::{Cursor, cut_page};
+use super::{StoreError, raw_json, rfc3339};
 
 /// Which dead letters to read. `app_id` None means every application (admins only; the
 /// undecodable messages, which belong to no application, are only visible to admins).
 #[derive(Debug, Clone, Default)]
-pub struct ErrorFilter {
+pub struct DeadLetterFilter {
     pub app_id: Option<String>,
     /// One of [`dead_letter::KINDS`].
     pub kind: Option<String>,
@@ -70,22 +69,8 @@ pub struct ErrorPage {
     pub next_cursor: Option<String>,
 }
 
-/// What became of an event the api accepted.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct EventStatus {
-    pub id: Uuid,
-    /// `stored`, `rejected` (refused by a rule, undecodable, or poisoned: held after too many
-    /// deliveries until replayed; `reasons` says which), or `queued` (accepted, not yet judged
-    /// — or never accepted: the api keeps no list of ids, the queue is the only record until a
-    /// worker judges it).
-    pub status: &'static str,
-    /// Why it was rejected (empty otherwise).
-    #[schema(value_type = Vec<Object>)]
-    pub reasons: Box<RawValue>,
-}
-
-/// A `dead_letters` row with its jsonb columns as text, passed through unparsed (see
-/// `reads::EventRow` for why).
+/// A `dead_letters` row with its jsonb columns as text, passed on unparsed (see
+/// [`raw_json`]).
 #[derive(Debug, FromQueryResult)]
 struct DeadLetterRow {
     id: Uuid,
@@ -106,9 +91,9 @@ struct DeadLetterRow {
 }
 
 impl TryFrom<DeadLetterRow> for DeadLetterOut {
-    type Error = ApiError;
+    type Error = StoreError;
 
-    fn try_from(r: DeadLetterRow) -> Result<Self, ApiError> {
+    fn try_from(r: DeadLetterRow) -> Result<Self, StoreError> {
         Ok(Self {
             id: r.id,
             kind: r.kind,
@@ -156,12 +141,11 @@ fn dead_letter_rows(
         .into_model::<DeadLetterRow>()
 }
 
-fn empty() -> Result<Box<RawValue>, ApiError> {
-    raw_json("[]".to_owned())
-}
-
 /// A page of dead letters, oldest first.
-pub async fn list(db: &DatabaseConnection, filter: &ErrorFilter) -> Result<ErrorPage, ApiError> {
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &DeadLetterFilter,
+) -> Result<ErrorPage, StoreError> {
     use dead_letter::Column;
     let mut query = dead_letter::Entity::find();
     if let Some(app) = &filter.app_id {
@@ -196,8 +180,7 @@ pub async fn list(db: &DatabaseConnection, filter: &ErrorFilter) -> Result<Error
             .limit(filter.limit + 1),
     )
     .all(db)
-    .await
-    .map_err(db_error)?;
+    .await?;
     let next_cursor = cut_page(&mut rows, filter.limit, |last| Cursor {
         timestamp: last.first_seen,
         id: last.id,
@@ -211,49 +194,84 @@ pub async fn list(db: &DatabaseConnection, filter: &ErrorFilter) -> Result<Error
     })
 }
 
-/// Stored, rejected, or still queued, as far as the database knows. A stored event is
-/// `stored` whatever dead letters it also has (a warning, or a poisoned row from a message
-/// whose ack was lost).
-pub async fn status(
+/// Which dead letters a replay takes: refused by a rule (`invalid`) or `poisoned`, and
+/// matching every selector given.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplaySelection<'a> {
+    pub event_ids: &'a [Uuid],
+    pub validator: Option<&'a str>,
+    pub app_id: Option<&'a str>,
+}
+
+/// A dead letter a replay may re-publish.
+#[derive(Debug)]
+pub struct ReplayCandidate {
+    pub id: Uuid,
+    /// The envelope as stored (JSON text); None when only the raw bytes could be kept.
+    pub payload: Option<String>,
+    /// Held by the poison consumer rather than refused by a rule.
+    pub poisoned: bool,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// The first `limit` dead letters `selection` matches, oldest first.
+pub async fn replay_candidates(
     db: &DatabaseConnection,
-    app_id: Option<&str>,
-    id: Uuid,
-) -> Result<EventStatus, ApiError> {
-    let mut stored = event::Entity::find().filter(event::Column::Id.eq(id));
-    if let Some(app) = app_id {
-        stored = stored.filter(event::Column::AppId.eq(app));
+    selection: ReplaySelection<'_>,
+    limit: u64,
+) -> Result<Vec<ReplayCandidate>, StoreError> {
+    use dead_letter::Column;
+    let mut query = dead_letter::Entity::find()
+        .filter(Column::Kind.is_in([dead_letter::KIND_INVALID, dead_letter::KIND_POISONED]));
+    if !selection.event_ids.is_empty() {
+        query = query.filter(Column::EventId.is_in(selection.event_ids.iter().copied()));
     }
-    if stored
+    if let Some(validator) = selection.validator {
+        query = query.filter(Column::Validator.eq(validator));
+    }
+    if let Some(app) = selection.app_id {
+        query = query.filter(Column::AppId.eq(app));
+    }
+    let rows: Vec<(Uuid, String, DateTime<Utc>, Option<String>)> = query
         .select_only()
-        .column(event::Column::Id)
-        .into_tuple::<Uuid>()
-        .one(db)
-        .await
-        .map_err(db_error)?
-        .is_some()
-    {
-        return Ok(EventStatus {
+        .columns([Column::Id, Column::Kind, Column::LastSeen])
+        .column_as(Expr::cust(r#""dead_letters"."payload"::text"#), "payload")
+        .order_by_asc(Column::FirstSeen)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, kind, last_seen, payload)| ReplayCandidate {
             id,
-            status: "stored",
-            reasons: empty()?,
-        });
+            payload,
+            poisoned: kind == dead_letter::KIND_POISONED,
+            last_seen,
+        })
+        .collect())
+}
+
+/// Deletes the poisoned rows `held` (id, last_seen) whose events the broker has confirmed
+/// back in the queue, unless a worker touched a row meanwhile (`last_seen` moved): then the
+/// row is its newer verdict.
+pub async fn release(
+    db: &DatabaseConnection,
+    held: Vec<(Uuid, DateTime<Utc>)>,
+) -> Result<(), StoreError> {
+    if held.is_empty() {
+        return Ok(());
     }
-    let mut refused = dead_letter::Entity::find().filter(dead_letter::Column::EventId.eq(id));
-    if let Some(app) = app_id {
-        refused = refused.filter(dead_letter::Column::AppId.eq(app));
-    }
-    Ok(
-        match dead_letter_rows(refused).one(db).await.map_err(db_error)? {
-            Some(dead) => EventStatus {
-                id,
-                status: "rejected",
-                reasons: raw_json(dead.reasons)?,
-            },
-            None => EventStatus {
-                id,
-                status: "queued",
-                reasons: empty()?,
-            },
-        },
-    )
+    dead_letter::Entity::delete_many()
+        .filter(dead_letter::Column::Kind.eq(dead_letter::KIND_POISONED))
+        .filter(
+            Expr::tuple([
+                Expr::col(dead_letter::Column::Id),
+                Expr::col(dead_letter::Column::LastSeen),
+            ])
+            .in_tuples(held),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -1,123 +1,11 @@
-//! Query-string parameters: parsed into typed filters at the edge, each refusal naming the
-//! parameter (400 `invalid_parameter`).
+//! Keyset pagination: where a page ended, as an opaque token for the client, and how a
+//! page is cut from the rows a query fetched.
 
-use std::collections::HashMap;
-
-use axum::extract::{FromRequestParts, Query};
-use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use eye_core::timestamp::{parse_timestamp, within_years};
+use eye_core::timestamp::within_years;
 use uuid::Uuid;
-
-use crate::error::ApiError;
-
-/// Default and largest page sizes.
-pub const DEFAULT_LIMIT: u64 = 100;
-pub const MAX_LIMIT: u64 = 1000;
-
-/// The raw query string as name -> value, refusing a repeated parameter.
-#[derive(Debug, Default)]
-pub struct Params(HashMap<String, String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadParameter {
-                param: "query".into(),
-                message: e.body_text(),
-            })?;
-        let mut map = HashMap::with_capacity(pairs.len());
-        for (name, value) in pairs {
-            if map.contains_key(&name) {
-                return Err(bad(&name, "given more than once"));
-            }
-            map.insert(name, value);
-        }
-        Ok(Params(map))
-    }
-}
-
-/// A UUID from a query or path parameter, refused (400) naming the parameter.
-pub fn uuid_param(name: &str, text: &str) -> Result<Uuid, ApiError> {
-    text.parse()
-        .map_err(|_| bad(name, format!("not a UUID: {text:?}")))
-}
-
-fn bad(param: &str, message: impl Into<String>) -> ApiError {
-    ApiError::BadParameter {
-        param: param.to_owned(),
-        message: message.into(),
-    }
-}
-
-impl Params {
-    /// Refuses parameters this endpoint does not know (a typo would otherwise be ignored).
-    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
-        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(unknown) => Err(bad(
-                unknown,
-                format!("unknown parameter; known: {}", known.join(", ")),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    pub fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
-        match self.0.get(name) {
-            Some(v) if v.is_empty() => Err(bad(name, "must not be empty")),
-            Some(v) if v.contains('\0') => Err(bad(name, "must not contain NUL")),
-            other => Ok(other.cloned()),
-        }
-    }
-
-    pub fn uuid(&self, name: &str) -> Result<Option<Uuid>, ApiError> {
-        self.0
-            .get(name)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| bad(name, format!("not a UUID: {v:?}")))
-            })
-            .transpose()
-    }
-
-    /// A time in a form `parse_timestamp` reads, within the years the database is asked
-    /// about ([`eye_core::timestamp::YEARS`]).
-    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-        self.0
-            .get(name)
-            .map(|v| {
-                let t = parse_timestamp(v).map_err(|e| bad(name, e.to_string()))?;
-                within_years(t).map_err(|e| bad(name, e.to_string()))
-            })
-            .transpose()
-    }
-
-    /// `limit`: 1..=MAX_LIMIT, DEFAULT_LIMIT when absent.
-    pub fn limit(&self) -> Result<u64, ApiError> {
-        let Some(raw) = self.0.get("limit") else {
-            return Ok(DEFAULT_LIMIT);
-        };
-        match raw.parse::<u64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(bad(
-                "limit",
-                format!("must be an integer from 1 to {MAX_LIMIT}"),
-            )),
-        }
-    }
-
-    pub fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
-        self.0
-            .get("cursor")
-            .map(|v| Cursor::decode(v).ok_or_else(|| bad("cursor", "not a cursor this api issued")))
-            .transpose()
-    }
-}
 
 /// Where a page ended: the (timestamp, id) of its last event. Opaque to clients, so anyone
 /// can forge one: [`Cursor::decode`] accepts only what the database can be asked about.
@@ -145,6 +33,20 @@ impl Cursor {
         let id = Uuid::from_slice(id).ok()?;
         Some(Self { timestamp, id })
     }
+}
+
+/// Cuts the `limit + 1` rows a keyset query fetched down to a page; returns the cursor of
+/// the next page, if there is one.
+pub(super) fn cut_page<T>(
+    rows: &mut Vec<T>,
+    limit: u64,
+    key: impl Fn(&T) -> Cursor,
+) -> Option<String> {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    more.then(|| rows.last())
+        .flatten()
+        .map(|last| key(last).encode())
 }
 
 #[cfg(test)]
