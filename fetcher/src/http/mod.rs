@@ -13,7 +13,6 @@ pub mod redirect;
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 use tokio_util::bytes::Bytes;
@@ -174,12 +173,11 @@ impl HttpFetcher {
         } else {
             self.policy.retries
         };
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(self.policy.backoff_min)
-            .with_max_delay(self.policy.backoff_min * 32)
-            .with_jitter()
-            .with_max_times(retries)
-            .build();
+        let mut backoff = eye_core::backoff::at_most(
+            self.policy.backoff_min,
+            self.policy.backoff_min * 32,
+            retries,
+        );
         loop {
             self.pace().await;
             match self.attempt().await {
