@@ -67,6 +67,45 @@ pub enum Command {
         #[command(flatten)]
         publish: crate::settings::PublishSettings,
     },
+    /// Erase an application's events (and their dead letters) by session and/or time range:
+    /// prints the dry run, asks to type the event count back, then confirms; a worker deletes
+    /// in the background. The same as `POST /erasures` then `POST /erasures/{id}/confirm`.
+    Erase {
+        #[command(flatten)]
+        args: EraseArgs,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+}
+
+/// What `eye-api erase` erases.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The application whose data goes.
+    #[arg(long)]
+    pub app: String,
+    /// Only this session's events (its late arrivals are suppressed once confirmed).
+    #[arg(long)]
+    pub session: Option<Uuid>,
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Events at or after this time.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Events before this time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Why (kept in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+    /// The dry run's event count, for scripts: confirms without asking when it matches.
+    #[arg(long)]
+    pub confirm_count: Option<i64>,
+    /// Wait until the deletion is done, printing progress.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +212,9 @@ pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
                 .map_err(|e| anyhow::anyhow!("replay failed: {e}"))?;
             publisher.close().await;
             println!("replayed={} skipped={}", report.replayed, report.skipped);
+        }
+        Command::Erase { args, database } => {
+            crate::erasure::cli::run(&database.connect().await?, args).await?;
         }
         other => return Ok(Some(other)),
     }
@@ -302,7 +344,7 @@ mod tests {
             .to_string();
         assert!(error.contains("events:delete"), "{error}");
         assert!(
-            error.contains("events:write, events:read, admin"),
+            error.contains("events:write, events:read, events:erase, admin"),
             "{error}"
         );
     }

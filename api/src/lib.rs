@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod auth;
 pub mod cli;
+pub mod erasure;
 pub mod error;
 pub mod extract;
 pub mod ingest;

@@ -9,6 +9,7 @@ pub mod amqp;
 pub mod backoff;
 pub mod entity;
 pub mod envelope;
+pub mod erasure;
 pub mod event;
 #[cfg(feature = "amqp")]
 pub mod link;

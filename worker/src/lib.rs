@@ -4,6 +4,7 @@
 //! and acks only after the commit. It also records what reaches the poison queue.
 
 pub mod consumer;
+pub mod erasure;
 pub mod pipeline;
 pub mod settings;
 pub mod startup;

@@ -41,6 +41,22 @@ pub struct Undecodable {
 }
 
 impl Verdict {
+    /// What the tombstones' check needs of it; None for bytes that are no envelope.
+    pub fn arrival(&self) -> Option<eye_core::erasure::Arrival<'_>> {
+        match self {
+            Verdict::Store { envelope, .. } | Verdict::Refuse { envelope, .. } => {
+                Some(eye_core::erasure::Arrival {
+                    app_id: &envelope.app_id,
+                    session_id: envelope.event.session_id,
+                    category: &envelope.event.category,
+                    name: &envelope.event.name,
+                    timestamp: envelope.event.timestamp,
+                })
+            }
+            Verdict::Undecodable(_) => None,
+        }
+    }
+
     /// Rows this verdict writes (an event with warnings is two).
     pub fn rows(&self) -> usize {
         match self {

@@ -54,6 +54,17 @@ pub struct WorkerSettings {
     /// built-in rules; a rules file sets its own).
     #[arg(long, env = "EYE_MAX_FUTURE_SKEW_SECS", default_value_t = 300)]
     pub max_future_skew_secs: u32,
+    /// Rows the erasure deleter removes per statement (one short transaction each).
+    #[arg(long, env = "EYE_ERASURE_CHUNK", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub erasure_chunk: u32,
+    /// Milliseconds the deleter rests between chunks, leaving the database to ingestion.
+    #[arg(long, env = "EYE_ERASURE_PAUSE_MS", default_value_t = 5)]
+    pub erasure_pause_ms: u64,
+    /// Milliseconds between looks for a confirmed erasure when there is none.
+    #[arg(long, env = "EYE_ERASURE_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub erasure_poll_ms: u64,
 }
 
 impl WorkerSettings {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
+use crate::erasure;
 use crate::pipeline::Pipeline;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
@@ -41,6 +42,7 @@ impl Worker {
         tokio::join!(
             consumer::run(&self.settings, self.pipeline, &self.store, &shutdown),
             consumer::run_poison(&self.settings, &self.store, &shutdown),
+            erasure::run(&self.settings, &self.store, &shutdown),
         );
         tracing::info!("worker stopped");
     }

@@ -21,6 +21,8 @@ use crate::state::AppState;
 pub const SCOPE_EVENTS_WRITE: &str = "events:write";
 /// Scope needed to read an application's events.
 pub const SCOPE_EVENTS_READ: &str = "events:read";
+/// Scope needed to erase an application's data (`/erasures`).
+pub const SCOPE_EVENTS_ERASE: &str = "events:erase";
 /// Scope that reads (and later manages) every application.
 pub const SCOPE_ADMIN: &str = "admin";
 
@@ -33,6 +35,9 @@ pub enum Scope {
     /// Reads of the token's own application.
     #[value(name = "events:read")]
     EventsRead,
+    /// Erasures of the token's own application's data (`/erasures`).
+    #[value(name = "events:erase")]
+    EventsErase,
     /// Every scope, over every application.
     #[value(name = "admin")]
     Admin,
@@ -44,6 +49,7 @@ impl Scope {
         match self {
             Scope::EventsWrite => SCOPE_EVENTS_WRITE,
             Scope::EventsRead => SCOPE_EVENTS_READ,
+            Scope::EventsErase => SCOPE_EVENTS_ERASE,
             Scope::Admin => SCOPE_ADMIN,
         }
     }
@@ -117,6 +123,8 @@ impl AuthError {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub app_id: String,
+    /// The token's id (`jti`), recorded in audit trails.
+    pub token_id: String,
     scopes: Vec<String>,
     /// The application's cached registry entry (its rate limiter).
     app: Arc<AppEntry>,
@@ -169,6 +177,7 @@ impl FromRequestParts<AppState> for Caller {
         let app = state.auth.admit(&claims).await?;
         Ok(Caller {
             app_id: claims.sub,
+            token_id: claims.jti,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
             app,
         })

@@ -22,6 +22,10 @@ use crate::state::AppState;
         super::dead_letters::list_errors,
         super::events::event_status,
         super::dead_letters::replay_errors,
+        super::erasures::request_erasure,
+        super::erasures::confirm_erasure,
+        super::erasures::get_erasure,
+        super::erasures::list_erasures,
         super::search::search,
         super::health::healthz,
         super::health::readyz,
@@ -30,6 +34,7 @@ use crate::state::AppState;
     modifiers(&BearerAuth),
     tags(
         (name = "events", description = "Sending and reading events"),
+        (name = "erasure", description = "Erasing an application's events on request (scope `events:erase`)"),
         (name = "providers", description = "Events pulled from external providers"),
         (name = "health", description = "Liveness and readiness (metrics have their own listener, EYE_METRICS_ADDR)"),
     )

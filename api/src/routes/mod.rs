@@ -2,6 +2,7 @@
 
 mod dead_letters;
 pub mod docs;
+mod erasures;
 mod events;
 mod gate;
 mod health;
@@ -26,8 +27,11 @@ pub struct Limits {
 /// Reads and `/search` are each behind a concurrency bound (`limits`). `/metrics` is not
 /// here: it has its own listener ([`metrics::router`]).
 pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
-    let reads = Gate::new("reads", limits.reads, || ApiError::Busy.into_response())
-        .guard(events::read_router().merge(dead_letters::router()));
+    let reads = Gate::new("reads", limits.reads, || ApiError::Busy.into_response()).guard(
+        events::read_router()
+            .merge(dead_letters::router())
+            .merge(erasures::router()),
+    );
     let search = Gate::new("search", limits.search, || {
         SearchError::Unavailable.into_response()
     })

@@ -7,6 +7,7 @@
 pub mod apps;
 pub mod cursor;
 pub mod dead_letters;
+pub mod erasures;
 pub mod events;
 pub mod health;
 pub mod plans;

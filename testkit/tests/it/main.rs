@@ -4,6 +4,7 @@
 mod apps;
 mod auth;
 mod dead_letters;
+mod erasure;
 mod errors;
 mod health;
 mod ingest;

@@ -3,11 +3,13 @@
 //! database refuses are isolated and dead-lettered with its message, so one bad row never
 //! holds up the rest.
 
+pub mod erasures;
 mod fault;
 pub mod plans;
 mod poisoned;
 mod projection;
 mod rows;
+mod tombstones;
 
 use std::ops::AddAssign;
 use std::sync::Arc;
@@ -41,6 +43,9 @@ pub struct Committed {
     pub dead_lettered: u64,
     /// Verdicts the database refused, dead-lettered with its message instead.
     pub refused_by_database: u64,
+    /// Events of an erased session (a tombstone covers them): not stored, counted on their
+    /// erasure.
+    pub suppressed: u64,
 }
 
 impl AddAssign for Committed {
@@ -49,6 +54,7 @@ impl AddAssign for Committed {
         self.duplicates += other.duplicates;
         self.dead_lettered += other.dead_lettered;
         self.refused_by_database += other.refused_by_database;
+        self.suppressed += other.suppressed;
     }
 }
 
@@ -132,38 +138,40 @@ impl Store {
         Err(last.unwrap_or_else(|| DbErr::Custom("dead letter refused".into())))
     }
 
-    /// Writes the verdicts' rows in one transaction (a batch of events only, small enough for
-    /// one statement, needs none). Events already stored are skipped (ON CONFLICT DO NOTHING
-    /// on the primary key); a refused event seen before bumps its dead letter's `attempts`
-    /// and `last_seen` instead of adding a row.
+    /// Writes the verdicts' rows in one transaction, after the tombstones' check
+    /// ([`tombstones::screen`]: the events of an erased session are left out and counted).
+    /// Events already stored are skipped (ON CONFLICT DO NOTHING on the primary key); a
+    /// refused event seen before bumps its dead letter's `attempts` and `last_seen` instead of
+    /// adding a row. (Every batch is a transaction: the check must take the erasure lock in a
+    /// statement before the insert's, see ARCHITECTURE.md, "Erasure".)
     async fn write(&self, verdicts: &[Verdict]) -> Result<Committed, DbErr> {
-        let rows = Rows::of(verdicts, &self.projections);
+        let txn = self.db.begin().await?;
+        let arrivals: Vec<_> = verdicts.iter().map(Verdict::arrival).collect();
+        let covered = tombstones::screen(&txn, &arrivals).await?;
+        let kept: Vec<&Verdict> = verdicts
+            .iter()
+            .zip(&covered)
+            .filter(|(_, covered)| !**covered)
+            .map(|(verdict, _)| verdict)
+            .collect();
+        let suppressed = (verdicts.len() - kept.len()) as u64;
+        let rows = Rows::of(&kept, &self.projections);
         let offered = rows.events.len() as u64;
         let dead_lettered = rows.dead_letters.len() as u64;
-        let one_statement = rows.dead_letters.is_empty()
-            && !rows.projects()
-            && rows.events.len() <= rows_per_statement::<event::Column>();
-        let stored = if one_statement {
-            // One statement is atomic by itself: no BEGIN and COMMIT round trips, which are
-            // most of the cost of the small batches of a low rate.
-            insert_events(&self.db, rows.events).await?
-        } else {
-            let txn = self.db.begin().await?;
-            let stored = insert_events(&txn, rows.events).await?;
-            insert_dead_letters(&txn, rows.dead_letters).await?;
-            for (projection, stored) in self.projections.iter().zip(rows.projected) {
-                if !stored.is_empty() {
-                    projection.write(&txn, stored).await?;
-                }
+        let stored = insert_events(&txn, rows.events).await?;
+        insert_dead_letters(&txn, rows.dead_letters).await?;
+        for (projection, stored) in self.projections.iter().zip(rows.projected) {
+            if !stored.is_empty() {
+                projection.write(&txn, stored).await?;
             }
-            txn.commit().await?;
-            stored
-        };
+        }
+        txn.commit().await?;
         Ok(Committed {
             stored,
             duplicates: offered - stored,
             dead_lettered,
             refused_by_database: 0,
+            suppressed,
         })
     }
 }

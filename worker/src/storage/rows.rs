@@ -28,13 +28,13 @@ pub struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
-    pub fn of(verdicts: &'a [Verdict], projections: &[std::sync::Arc<dyn Projection>]) -> Self {
+    pub fn of(verdicts: &[&'a Verdict], projections: &[std::sync::Arc<dyn Projection>]) -> Self {
         let mut rows = Rows {
             events: Vec::with_capacity(verdicts.len()),
             dead_letters: Vec::new(),
             projected: vec![Vec::new(); projections.len()],
         };
-        for verdict in verdicts {
+        for verdict in verdicts.iter().copied() {
             match verdict {
                 Verdict::Store { envelope, warnings } => {
                     if !warnings.is_empty() {
@@ -63,11 +63,6 @@ impl<'a> Rows<'a> {
         }
         rows.dead_letters = unique_dead_letters(std::mem::take(&mut rows.dead_letters));
         rows
-    }
-
-    /// Whether any projection has rows to write.
-    pub fn projects(&self) -> bool {
-        self.projected.iter().any(|p| !p.is_empty())
     }
 }
 

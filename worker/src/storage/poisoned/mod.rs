@@ -9,11 +9,14 @@ use std::collections::HashSet;
 use chrono::Utc;
 use eye_core::entity::{dead_letter, event};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{
+    ActiveValue, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
 use uuid::Uuid;
 
 pub use rows::{Poisoned, Poisoning, rows};
 
+use super::tombstones::{arrival_of, screen};
 use super::{Fault, Store, chunks, classify, rows_per_statement};
 
 impl Store {
@@ -37,21 +40,37 @@ impl Store {
 /// `last_seen`, and a row of another kind is left as it is.
 async fn write(db: &DatabaseConnection, poisoned: Vec<Poisoned>) -> Result<u64, DbErr> {
     let stored = stored_already(db, &poisoned).await?;
-    let rows: Vec<dead_letter::ActiveModel> = poisoned
+    let poisoned: Vec<Poisoned> = poisoned
         .into_iter()
         .filter(|p| p.key.as_ref().is_none_or(|k| !stored.contains(k)))
-        .map(|p| p.row)
         .collect();
-    if rows.is_empty() {
+    if poisoned.is_empty() {
         return Ok(0);
     }
+    let txn = db.begin().await?;
+    // The events of an erased session are not kept here either (counted as suppressed).
+    let payloads: Vec<_> = poisoned.iter().map(|p| p.row.payload.clone()).collect();
+    let arrivals: Vec<_> = poisoned
+        .iter()
+        .zip(&payloads)
+        .map(|(p, payload)| match (&p.key, payload) {
+            (Some((app, _)), ActiveValue::Set(Some(payload))) => arrival_of(app, payload),
+            _ => None,
+        })
+        .collect();
+    let covered = screen(&txn, &arrivals).await?;
+    let rows: Vec<dead_letter::ActiveModel> = poisoned
+        .into_iter()
+        .zip(covered)
+        .filter(|(_, covered)| !covered)
+        .map(|(p, _)| p.row)
+        .collect();
     use dead_letter::Column as D;
     let upsert = OnConflict::columns([D::AppId, D::EventId])
         .update_columns([D::Message, D::Reasons, D::Payload, D::Raw, D::LastSeen])
         .value(D::Attempts, Expr::cust("dead_letters.attempts + 1"))
         .action_and_where(Expr::col((dead_letter::Entity, D::Kind)).eq(dead_letter::KIND_POISONED))
         .to_owned();
-    let txn = db.begin().await?;
     let mut written = 0;
     for chunk in chunks(rows, rows_per_statement::<D>()) {
         written += dead_letter::Entity::insert_many(chunk)

@@ -1,0 +1,194 @@
+//! Erasure's shared definitions: the filter an erasure deletes by (one SQL definition, used
+//! by the api's dry run and the worker's deleter, so the counts agree), the tombstone that
+//! keeps an erased session's late events out, and the advisory lock that orders a
+//! confirmation against the worker's commits.
+
+use chrono::{DateTime, Utc};
+use sea_orm::Value;
+use uuid::Uuid;
+
+/// PostgreSQL advisory lock (`pg_advisory_xact_lock*`) taken *shared* by every worker commit
+/// before it reads the tombstones, and *exclusive* by a confirmation while it writes one. A
+/// commit that started before the confirmation finishes before the tombstone exists (so the
+/// deleter, which starts after it, sees its rows); one that starts after reads the tombstone.
+pub const ERASURE_LOCK: i64 = 0x4559_455f_4552_4153; // "EYE_ERAS"
+
+/// `status` values of an erasure.
+pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_CONFIRMED: &str = "confirmed";
+pub const STATUS_RUNNING: &str = "running";
+pub const STATUS_DONE: &str = "done";
+
+/// Which stored data an erasure deletes. At least a session or a time bound (checked by the
+/// api and by the table's constraint).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub app_id: String,
+    pub session_id: Option<Uuid>,
+    pub category: Option<String>,
+    pub name: Option<String>,
+    /// Inclusive lower bound on the event's timestamp.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Which table a filter's condition is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `events`: plain columns, served by the `(app_id, session_id, timestamp, id)` and
+    /// `(app_id, timestamp, id)` indexes.
+    Events,
+    /// `dead_letters`: the session and the timestamp are read from the kept envelope
+    /// (`payload`); a dead letter kept only as bytes carries neither and is not matched.
+    DeadLetters,
+}
+
+/// The dead letter's event timestamp, when its envelope holds one in RFC 3339 form (anything
+/// else is NULL rather than a cast error that would stop the deleter).
+const DEAD_LETTER_TIME: &str = r#"(CASE WHEN payload->'event'->>'timestamp' ~ '^\d{4}-\d{2}-\d{2}T' THEN (payload->'event'->>'timestamp')::timestamptz END)"#;
+
+impl Filter {
+    /// A SQL condition on `table` and its bind values, numbered from `$first`.
+    pub fn condition(&self, table: Table, first: usize) -> (String, Vec<Value>) {
+        let mut parts = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        let mut bind = |column: &str, op: &str, value: Value| {
+            values.push(value);
+            parts.push(format!("{column} {op} ${}", first + values.len() - 1));
+        };
+        bind("app_id", "=", self.app_id.clone().into());
+        let (session, time) = match table {
+            Table::Events => ("session_id", r#""timestamp""#),
+            Table::DeadLetters => ("(payload->'event'->>'session_id')::uuid", DEAD_LETTER_TIME),
+        };
+        if let Some(session_id) = self.session_id {
+            if table == Table::DeadLetters {
+                // Compared as text first, so a malformed session id is never cast.
+                bind(
+                    "payload->'event'->>'session_id'",
+                    "=",
+                    session_id.to_string().into(),
+                );
+            } else {
+                bind(session, "=", session_id.into());
+            }
+        }
+        if let Some(category) = &self.category {
+            bind("category", "=", category.clone().into());
+        }
+        if let Some(name) = &self.name {
+            bind("name", "=", name.clone().into());
+        }
+        if let Some(from) = self.from {
+            bind(time, ">=", from.into());
+        }
+        if let Some(to) = self.to {
+            bind(time, "<", to.into());
+        }
+        (parts.join(" AND "), values)
+    }
+}
+
+/// A confirmed erasure of a session, as the worker checks late events against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub erasure_id: Uuid,
+    pub app_id: String,
+    pub session_id: Uuid,
+    pub category: Option<String>,
+    pub name: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// What the worker knows of an arriving event, to check it against the tombstones.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    pub app_id: &'a str,
+    pub session_id: Uuid,
+    pub category: &'a str,
+    pub name: &'a str,
+    pub timestamp: DateTime<Utc>,
+}
+
+impl Tombstone {
+    /// Whether `event` falls under this erasure's filter.
+    pub fn covers(&self, event: &Arrival<'_>) -> bool {
+        self.app_id == event.app_id
+            && self.session_id == event.session_id
+            && self.category.as_deref().is_none_or(|c| c == event.category)
+            && self.name.as_deref().is_none_or(|n| n == event.name)
+            && self.from.is_none_or(|from| event.timestamp >= from)
+            && self.to.is_none_or(|to| event.timestamp < to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("time")
+    }
+
+    #[test]
+    fn a_condition_numbers_its_binds_from_the_first_given() {
+        let session = Uuid::new_v4();
+        let filter = Filter {
+            app_id: "shop".into(),
+            session_id: Some(session),
+            to: Some(at("2021-01-02T00:00:00Z")),
+            ..Filter::default()
+        };
+        let (sql, values) = filter.condition(Table::Events, 3);
+        assert_eq!(
+            sql,
+            r#"app_id = $3 AND session_id = $4 AND "timestamp" < $5"#
+        );
+        assert_eq!(values.len(), 3);
+        let (sql, _) = filter.condition(Table::DeadLetters, 1);
+        assert!(
+            sql.contains("payload->'event'->>'session_id' = $2"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn a_tombstone_covers_its_session_within_its_filter_only() {
+        let session = Uuid::new_v4();
+        let stone = Tombstone {
+            erasure_id: Uuid::new_v4(),
+            app_id: "shop".into(),
+            session_id: session,
+            category: None,
+            name: Some("pageview".into()),
+            from: Some(at("2021-01-01T00:00:00Z")),
+            to: None,
+        };
+        let event = Arrival {
+            app_id: "shop",
+            session_id: session,
+            category: "page interaction",
+            name: "pageview",
+            timestamp: at("2021-01-01T09:00:00Z"),
+        };
+        assert!(stone.covers(&event));
+        assert!(!stone.covers(&Arrival {
+            app_id: "other",
+            ..event
+        }));
+        assert!(!stone.covers(&Arrival {
+            session_id: Uuid::new_v4(),
+            ..event
+        }));
+        assert!(!stone.covers(&Arrival {
+            name: "click",
+            ..event
+        }));
+        assert!(!stone.covers(&Arrival {
+            timestamp: at("2020-12-31T23:00:00Z"),
+            ..event
+        }));
+    }
+}
