@@ -32,7 +32,8 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
-TOKEN=$("$BIN/eye-api" token --app fuzz | tail -1)
+# events:erase too, so /erasures is fuzzed past its scope check.
+TOKEN=$("$BIN/eye-api" token --app fuzz --scopes events:write,events:read,events:erase | tail -1)
 sleep 2 # the api learns of the new application at its next reload (1 s)
 
 # scripts/fuzz_hooks.py puts forged cursors and dates past the years the Eye keeps into
