@@ -58,21 +58,19 @@ impl Filter {
             parts.push(format!("{column} {op} ${}", first + values.len() - 1));
         };
         bind("app_id", "=", self.app_id.clone().into());
-        let (session, time) = match table {
-            Table::Events => ("session_id", r#""timestamp""#),
-            Table::DeadLetters => ("(payload->'event'->>'session_id')::uuid", DEAD_LETTER_TIME),
+        let time = match table {
+            Table::Events => r#""timestamp""#,
+            Table::DeadLetters => DEAD_LETTER_TIME,
         };
-        if let Some(session_id) = self.session_id {
-            if table == Table::DeadLetters {
-                // Compared as text first, so a malformed session id is never cast.
-                bind(
-                    "payload->'event'->>'session_id'",
-                    "=",
-                    session_id.to_string().into(),
-                );
-            } else {
-                bind(session, "=", session_id.into());
-            }
+        match (self.session_id, table) {
+            (Some(session_id), Table::Events) => bind("session_id", "=", session_id.into()),
+            // Compared as text (the envelope's form of a UUID), so nothing is ever cast.
+            (Some(session_id), Table::DeadLetters) => bind(
+                "payload->'event'->>'session_id'",
+                "=",
+                session_id.to_string().into(),
+            ),
+            (None, _) => {}
         }
         if let Some(category) = &self.category {
             bind("category", "=", category.clone().into());
