@@ -356,3 +356,58 @@ async fn a_bad_erasure_request_names_the_field() {
         (400, Some("id"))
     );
 }
+
+#[tokio::test]
+async fn a_time_range_erasure_deletes_that_range_only() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker_with(WORKER_FLAGS).await;
+    let admin = token_for("ops", &["admin"]);
+    let mut kept = Vec::new();
+    for (app, day, name) in [
+        ("test-app", "2021-01-01", "pageview"),
+        ("test-app", "2021-01-02", "pageview"),
+        ("test-app", "2021-01-02", "cta click"),
+        ("test-app", "2021-01-02", "pageview"),
+        ("test-app", "2021-01-03", "pageview"),
+        ("ops", "2021-01-02", "pageview"),
+    ] {
+        let id = env
+            .store_event(eye_testkit::StoredEvent {
+                app_id: app,
+                session_id: Uuid::new_v4(),
+                category: "page interaction",
+                name,
+                timestamp: &format!("{day}T12:00:00Z"),
+            })
+            .await;
+        if !(app == "test-app" && day == "2021-01-02" && name == "pageview") {
+            kept.push(id);
+        }
+    }
+    let (status, pending) = post(
+        &api,
+        &admin,
+        "/erasures",
+        Some(&json!({
+            "app_id": "test-app", "from": "2021-01-02 00:00:00", "to": "2021-01-03T00:00:00Z",
+            "name": "pageview", "reason": "a load test sent to production"
+        })),
+    )
+    .await;
+    assert_eq!(status, 202, "{pending}");
+    assert_eq!(pending["dry_run"]["events"], 2);
+    let id = pending["id"].as_str().expect("id");
+    let (status, _) = post(&api, &admin, &format!("/erasures/{id}/confirm"), None).await;
+    assert_eq!(status, 202);
+    let done = wait_done(&api, &admin, id).await;
+    assert_eq!(done["deleted"]["events"], 2);
+    assert_eq!(
+        done["requested_by"]
+            .as_str()
+            .map(|s| s.starts_with("app:ops ")),
+        Some(true)
+    );
+    let stored = stored_ids(&env).await;
+    assert_eq!(stored, kept.into_iter().collect::<HashSet<_>>());
+}
