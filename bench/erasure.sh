@@ -71,11 +71,12 @@ load() { # secs, log
   "$BIN/eye-loadtest" --host "$HOST" --rate "$RATE" --duration "$1" --users "$USERS" \
     --report-dir "$OUT/loadtest" >"$2" 2>&1
 }
-p99_of() { grep -m1 -o 'p99 [0-9.]* ms' "$1" || echo "p99 ?"; }
+p99_of() { grep -m1 '^POST /events:' "$1" | grep -o 'p99 [0-9.]* ms' | head -1; }
+summary() { grep -E '^POST /events:|^note:|^accepted=' "$1" | tail -3; }
 
 echo "== baseline: $RATE req/s for $BASE_SECS s"
 load "$BASE_SECS" "$OUT/base.log"
-grep -E 'req/s|lost|stored' "$OUT/base.log" | head -4
+summary "$OUT/base.log"
 
 echo "== the same load for $LOAD_SECS s, the session erased after 5 s"
 load "$LOAD_SECS" "$OUT/during.log" &
@@ -97,7 +98,7 @@ done
 took=$(python3 -c "import time; print(round(time.time() - $confirm_start, 1))")
 echo "erasure done ${took} s after the confirmation: $(python3 -c 'import json,sys; e=json.loads(sys.argv[1]); print("deleted", e["deleted"], "suppressed", e["suppressed"], "started", e["started_at"], "completed", e["completed_at"])' "$erasure")"
 wait $LOAD || true
-grep -E 'req/s|lost|stored' "$OUT/during.log" | head -4
+summary "$OUT/during.log"
 echo "rows of the session left: $("${PSQL[@]}" -c "SELECT count(*) FROM events WHERE session_id = '$SESSION'")"
 echo "p99 baseline: $(p99_of "$OUT/base.log"); p99 during the erasure: $(p99_of "$OUT/during.log")"
 echo "machine: $(nproc) cores, shared with other builds and tests (figures indicative)"
