@@ -13,7 +13,9 @@ use crate::store::erasures::ErasureOut;
 
 /// Runs the command; an unconfirmed erasure stays pending (and harmless).
 pub async fn run(db: &DatabaseConnection, args: EraseArgs) -> anyhow::Result<()> {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     let by = format!("cli:{user}");
     let request = ErasureRequest {
         app_id: Some(args.app.clone()),
