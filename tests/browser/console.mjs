@@ -197,6 +197,7 @@ try {
   await page.goto(`${BASE}/admin`);
   check(Number(await page.textContent("#stored-hour")) >= 2, "the Overview counts the stored events");
   check((await page.locator("svg.chart polyline").count()) === 2, "the chart is drawn (SVG)");
+  check((await page.locator("#queue-depth").count()) === 1, "the queue depth is read from the broker");
   await shot(page, "overview");
   await page.goto(`${BASE}/admin/plans`);
   check((await page.locator("#plans").count()) === 1, "the provider plans page renders");

@@ -1,5 +1,5 @@
 //! Overview (`/admin`): events stored and refused per minute over the last hour (SVG drawn
-//! server-side), received-to-stored lag, estimated table sizes and the health of each
+//! server-side), the queue's depth (a passive declare), received-to-stored lag, estimated table sizes and the health of each
 //! dependency, all from the database and this api's own state.
 
 use std::time::Duration;
@@ -38,6 +38,10 @@ async fn overview(
         ("RabbitMQ (publisher link)", state.publisher.is_ready()),
         ("Token revocation state", state.auth.is_fresh()),
     ];
+    let depths = tokio::time::timeout(Duration::from_secs(1), state.publisher.queue_depths())
+        .await
+        .ok()
+        .flatten();
     let ms = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0} ms"));
     render(
         "overview.html",
@@ -51,6 +55,7 @@ async fn overview(
                 lag_events => lag.events,
                 lag_p50 => ms(lag.p50_ms), lag_p95 => ms(lag.p95_ms), lag_max => ms(lag.max_ms),
                 events_estimate, dead_estimate,
+                queue_depth => depths.map(|d| d.0), poison_depth => depths.map(|d| d.1),
                 health => health.iter().map(|(n, up)| minijinja::context! { name => n, up => up }).collect::<Vec<_>>(),
             },
         ),
