@@ -162,6 +162,9 @@ try {
   check(true, "the replayed event's state turns to stored on the page");
   check((await apiStatus(refused)) === "stored", "the api says stored");
   await shot(page, "replayed");
+  await page.goto(`${BASE}/admin/dead-letters/list?kind=invalid&validator=pageview_schema`);
+  check((await page.textContent(`#dead-letters tr:has-text("${refused}") .status-stored`)) === "stored",
+    "the group's list says the replayed event is now stored");
 
   // Revoke the token: the next post is refused.
   await page.goto(`${BASE}/admin/apps`);

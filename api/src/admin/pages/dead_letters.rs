@@ -110,6 +110,16 @@ async fn list(
         ..DeadLetterFilter::default()
     };
     let rows = dead_letters::list(&state.reads, &filter).await?;
+    let keys: Vec<(String, Uuid)> = rows
+        .data
+        .iter()
+        .filter_map(|d| Some((d.app_id.clone()?, d.event_id?)))
+        .collect();
+    let stored = console::stored_among(&state.reads, &keys).await?;
+    let is_stored = |app: &Option<String>, id: &Option<Uuid>| match (app, id) {
+        (Some(app), Some(id)) => stored.iter().any(|(a, i)| a == app && i == id),
+        _ => false,
+    };
     let next = rows.next_cursor.clone().map(|cursor| {
         serde_urlencoded::to_string(ListQuery {
             kind: filter.kind.clone(),
@@ -132,6 +142,7 @@ async fn list(
                 reasons => pretty(d.reasons.get()),
                 payload => d.payload.as_ref().map(|p| pretty(p.get())),
                 replayable => d.kind == "invalid" || d.kind == "poisoned",
+                now_stored => is_stored(&d.app_id, &d.event_id),
             }
         })
         .collect();
