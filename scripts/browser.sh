@@ -7,7 +7,15 @@
 # Screenshots land in docs/console/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PORT=${BROWSER_PORT:-8300}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { # a port with its neighbour (the worker's metrics) free too
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    port_open "$p" || port_open $((p + 1)) || { echo "$p"; return; }
+  done
+}
+PORT=${BROWSER_PORT:-$(free_port)}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET_DIR/debug
 DB=eye_browser_$PORT
@@ -40,7 +48,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 150); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "the api is not ready:" >&2; tail -20 "$TARGET_DIR/browser-api.log" >&2; exit 1; }
 
 EYE_ADMIN_TOKEN=$("$BIN/eye-api" token --app console-ops --scopes admin | tail -1)
 EYE_CONSOLE_USER=alice EYE_CONSOLE_PASSWORD="browser-test-$$-password"
