@@ -5,6 +5,7 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -231,22 +232,27 @@ struct StatusQuery {
 }
 
 /// The state of up to 100 events (comma-separated `app:id` items, an event's key): the
-/// fragment the replay page polls.
+/// fragment the replay page polls. Once every one is stored the answer is 286, htmx's "stop
+/// polling" (a replayed event still reads `rejected` until the worker has stored it).
 async fn statuses(
     State(state): State<AppState>,
     _session: Session,
     Query(q): Query<StatusQuery>,
-) -> Result<Html<String>, AdminError> {
+) -> Result<(StatusCode, Html<String>), AdminError> {
+    let mut all_stored = true;
     let mut rows = Vec::new();
     for item in q.ids.split(',').filter(|s| !s.is_empty()).take(100) {
         let (app, id) = item
             .rsplit_once(':')
             .ok_or_else(|| AdminError::bad("ids", "items are app:event-id"))?;
         let status = events::status(&state.reads, Some(app), uuid("ids", id)?).await?;
+        all_stored &= status.status == "stored";
         rows.push(minijinja::context! { app => app, id => id, status => status.status });
     }
-    render(
+    let page = render(
         "statuses.html",
         minijinja::context! { rows => rows, ids => q.ids },
-    )
+    )?;
+    let stop = StatusCode::from_u16(286).unwrap_or(StatusCode::OK);
+    Ok((if all_stored { stop } else { StatusCode::OK }, page))
 }
