@@ -46,6 +46,13 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseSettings,
     },
+    /// Console users (the admin console at /admin signs them in with a password).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
     /// Print the OpenAPI document (what `make openapi` writes to api/openapi.json).
     Openapi,
     /// Re-submit refused events through the queue with their original ids (after fixing a
@@ -143,6 +150,13 @@ pub struct LimitArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a console user; the password is read from `EYE_CONSOLE_PASSWORD` or, without
+    /// it, from the first line of standard input (never from the command line).
+    Create { username: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokensCommand {
     /// Issue a token for a registered, enabled application; the token is the last line.
     Issue(TokenArgs),
@@ -179,6 +193,10 @@ pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
         Command::Tokens { command, database } => {
             tokens_command(&database.connect().await?, command).await?;
         }
+        Command::Users {
+            command: UsersCommand::Create { username },
+            database,
+        } => create_user(&database.connect().await?, &username).await?,
         Command::Token { args, database } => {
             let db = database.connect().await?;
             apps::create_app(&db, &args.app, None, (None, None)).await?;
@@ -289,6 +307,35 @@ async fn tokens_command(db: &DatabaseConnection, command: TokensCommand) -> anyh
             println!("revoked {jti}");
         }
     }
+    Ok(())
+}
+
+/// Adds console user `username` with a password from the environment or standard input.
+async fn create_user(db: &DatabaseConnection, username: &str) -> anyhow::Result<()> {
+    let username = username.trim();
+    anyhow::ensure!(
+        (1..=64).contains(&username.chars().count()) && !username.chars().any(char::is_control),
+        "usernames are 1 to 64 characters, no control characters"
+    );
+    let password = match std::env::var("EYE_CONSOLE_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    anyhow::ensure!(
+        password.chars().count() >= 12,
+        "the password must have at least 12 characters"
+    );
+    let hash = crate::admin::session::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    anyhow::ensure!(
+        store::console::insert_user(db, username, &hash).await?,
+        "console user `{username}` already exists"
+    );
+    println!("created console user {username}");
     Ok(())
 }
 

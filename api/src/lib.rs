@@ -1,6 +1,7 @@
 //! The Eye's HTTP API: authenticates applications, checks events at the edge, publishes
 //! them durably to RabbitMQ and answers 202 only after the broker's confirm.
 
+pub mod admin;
 pub mod apps;
 pub mod auth;
 pub mod cli;

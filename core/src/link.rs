@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -132,6 +133,32 @@ impl LinkSlot {
             Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Refused("nack")),
             Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::Refused("no confirm")),
         }
+    }
+
+    /// Messages waiting in the ingest queue and in the poison queue (the admin console's
+    /// Overview), asked with passive declares on a channel of their own: a passive declare of
+    /// a missing queue closes its channel, which must not be a publishing one. None while the
+    /// link is down or the broker does not answer.
+    pub async fn queue_depths(&self) -> Option<(u32, u32)> {
+        let link = self.current()?;
+        let channel = link.connection.create_channel().await.ok()?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let mut depths = [0u32; 2];
+        for (depth, queue) in depths
+            .iter_mut()
+            .zip([&self.topology.queue, &self.topology.poison_queue])
+        {
+            *depth = channel
+                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                .await
+                .ok()?
+                .message_count();
+        }
+        let _ = channel.close(200, "depth read".into()).await;
+        Some((depths[0], depths[1]))
     }
 
     /// Waits until a link is up, at most `within`; whether it is.

@@ -55,6 +55,14 @@ pub async fn disable_app(db: &DatabaseConnection, id: &str) -> Result<(), Regist
     Ok(())
 }
 
+/// Enables `id` again: its tokens not revoked are accepted from the next reload on.
+pub async fn enable_app(db: &DatabaseConnection, id: &str) -> Result<(), RegistryError> {
+    if !store::apps::enable_app(db, id).await? {
+        return Err(RegistryError::UnknownApp(id.to_owned()));
+    }
+    Ok(())
+}
+
 /// Sets (or with None clears) `id`'s rate-limit override.
 pub async fn set_limit(
     db: &DatabaseConnection,

@@ -63,6 +63,11 @@ impl Publisher {
         self.link.is_up()
     }
 
+    /// Messages waiting in the ingest and poison queues, if the broker answers.
+    pub async fn queue_depths(&self) -> Option<(u32, u32)> {
+        self.link.queue_depths().await
+    }
+
     /// Publishes one envelope; Ok only once the broker confirmed the message holding it.
     /// Past the publish timeout, an event not yet taken into a message never will be
     /// ([`PublishError::NotPublished`]); one already taken may be stored

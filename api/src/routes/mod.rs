@@ -47,6 +47,7 @@ pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
         .merge(docs::router())
         .merge(health::router())
         .merge(search)
+        .merge(crate::admin::router())
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

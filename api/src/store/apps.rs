@@ -75,6 +75,20 @@ pub async fn disable_app(db: &DatabaseConnection, id: &str) -> Result<bool, Stor
     Ok(updated.rows_affected > 0 || find_app(db, id).await?.is_some())
 }
 
+/// Enables `id` again (its tokens not revoked are accepted from the next reload on);
+/// Ok(false) if there is no such application.
+pub async fn enable_app(db: &DatabaseConnection, id: &str) -> Result<bool, StoreError> {
+    let updated = application::Entity::update_many()
+        .col_expr(
+            application::Column::DisabledAt,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .filter(application::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected > 0)
+}
+
 /// Sets (or with None clears) `id`'s rate-limit overrides; Ok(false) if there is no such
 /// application.
 pub async fn set_limit(

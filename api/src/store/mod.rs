@@ -5,6 +5,7 @@
 //! module builds a query.
 
 pub mod apps;
+pub mod console;
 pub mod cursor;
 pub mod dead_letters;
 pub mod erasures;

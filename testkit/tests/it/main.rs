@@ -3,6 +3,7 @@
 
 mod apps;
 mod auth;
+mod console;
 mod dead_letters;
 mod erasure;
 mod errors;

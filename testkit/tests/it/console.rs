@@ -1,0 +1,340 @@
+//! The admin console's guards over HTTP (the pages themselves run in Chromium:
+//! `make browser-test`): no page without a session, the session cookie's attributes, CSRF on
+//! every form, sign-in by admin token or password only, sign-out, and enabling an application
+//! again.
+
+use std::time::{Duration, Instant};
+
+use eye_testkit::{TestApi, TestEnv, seed_event, token_for};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use sea_orm::{ConnectionTrait, Statement};
+
+/// A browser without JavaScript: cookies kept by hand, redirects not followed.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(api: &TestApi) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            base: api.url(""),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) -> Vec<String> {
+        let set: Vec<String> = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for header in &set {
+            let pair = header.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                self.cookies.retain(|(n, _)| n != name);
+                if !value.is_empty() {
+                    self.cookies.push((name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        set
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.keep(&response);
+        let location = location(&response);
+        (
+            response.status().as_u16(),
+            location,
+            response.text().await.expect("body"),
+        )
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, Vec<String>) {
+        self.post_with(path, form, None).await
+    }
+
+    async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        proto: Option<&str>,
+    ) -> (u16, String, Vec<String>) {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        let response = request.send().await.expect("POST");
+        let set = self.keep(&response);
+        (response.status().as_u16(), location(&response), set)
+    }
+
+    /// The sign-in form's CSRF token (and its cookie, kept).
+    async fn login_csrf(&mut self) -> String {
+        let (status, _, page) = self.get("/admin/login").await;
+        assert_eq!(status, 200);
+        csrf_of(&page)
+    }
+
+    /// Signs in with an admin token; the session's CSRF token.
+    async fn sign_in(&mut self, token: &str) -> String {
+        let csrf = self.login_csrf().await;
+        let (status, location, _) = self
+            .post("/admin/login", &[("csrf", &csrf), ("token", token)])
+            .await;
+        assert_eq!((status, location.as_str()), (303, "/admin"));
+        let (status, _, page) = self.get("/admin/apps").await;
+        assert_eq!(status, 200);
+        csrf_of(&page)
+    }
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn csrf_of(page: &str) -> String {
+    let start = page.find(r#"name="csrf" value=""#).expect("a csrf field") + 19;
+    page[start..].split('"').next().expect("value").to_owned()
+}
+
+async fn scalar(env: &TestEnv, sql: &str) -> i64 {
+    let row = env
+        .db
+        .query_one_raw(Statement::from_string(env.db.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("a number")
+}
+
+fn admin_token() -> String {
+    token_for("ops", &["admin"])
+}
+
+#[tokio::test]
+async fn pages_refuse_without_a_session_and_the_session_cookie_is_strict() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let mut browser = Browser::new(&api);
+    for path in [
+        "/admin",
+        "/admin/events",
+        "/admin/dead-letters",
+        "/admin/apps",
+        "/admin/plans",
+    ] {
+        let (status, location, _) = browser.get(path).await;
+        assert_eq!((status, location.as_str()), (303, "/admin/login"), "{path}");
+    }
+    let csrf = browser.login_csrf().await;
+    let (status, _, set) = browser
+        .post_with(
+            "/admin/login",
+            &[("csrf", &csrf), ("token", &admin_token())],
+            Some("https"),
+        )
+        .await;
+    assert_eq!(status, 303);
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("eye_session="))
+        .expect("a session cookie");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/admin",
+        "Max-Age=28800",
+        "Secure",
+    ] {
+        assert!(session.contains(attribute), "{session} lacks {attribute}");
+    }
+    // Stored as a hash, never as the cookie.
+    let value = session
+        .split(';')
+        .next()
+        .expect("pair")
+        .trim_start_matches("eye_session=");
+    assert_eq!(
+        scalar(&env, "SELECT count(*) FROM console_sessions").await,
+        1
+    );
+    let stored = format!("SELECT count(*) FROM console_sessions WHERE id = '{value}'");
+    assert_eq!(scalar(&env, &stored).await, 0);
+    let (status, _, page) = browser.get("/admin").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Events per minute") && page.contains("<svg"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_form_with_a_wrong_or_missing_csrf_token_is_refused_and_changes_nothing() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let mut browser = Browser::new(&api);
+    // Sign-in itself: no login cookie, no sign-in.
+    let (status, _, _) = browser
+        .post("/admin/login", &[("csrf", "x"), ("token", &admin_token())])
+        .await;
+    assert_eq!(status, 403);
+    let csrf = browser.sign_in(&admin_token()).await;
+    for form in [
+        vec![("id", "forged"), ("csrf", "wrong")],
+        vec![("id", "forged")],
+    ] {
+        let (status, _, _) = browser.post("/admin/apps/create", &form).await;
+        assert_eq!(status, 403);
+    }
+    let forged = "SELECT count(*) FROM applications WHERE id = 'forged'";
+    assert_eq!(scalar(&env, forged).await, 0);
+    let (status, location, _) = browser
+        .post(
+            "/admin/apps/create",
+            &[("id", "forged"), ("csrf", &csrf), ("burst", "-1")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (400, ""),
+        "a bad field is named, not stored"
+    );
+    let (status, _, _) = browser
+        .post("/admin/apps/create", &[("id", "forged"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(scalar(&env, forged).await, 1);
+}
+
+#[tokio::test]
+async fn only_admin_tokens_and_right_passwords_sign_in_and_sign_out_ends_the_session() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let hash = eye_api::admin::session::hash_password("correct horse battery").expect("hash");
+    assert!(
+        eye_api::store::console::insert_user(&env.db, "alice", &hash)
+            .await
+            .expect("insert")
+    );
+    let mut browser = Browser::new(&api);
+    let write_only = token_for("ops", &["events:write", "events:read"]);
+    for form in [
+        vec![("token", write_only.as_str())],
+        vec![("username", "alice"), ("password", "correct horse batterz")],
+        vec![("username", "bob"), ("password", "correct horse battery")],
+    ] {
+        // Each answer is a fresh form, with a fresh CSRF token.
+        let csrf = browser.login_csrf().await;
+        let mut form = form.clone();
+        form.push(("csrf", &csrf));
+        let (status, _, _) = browser.post("/admin/login", &form).await;
+        assert_eq!(status, 401, "{form:?}");
+    }
+    let csrf = browser.login_csrf().await;
+    let (status, location, _) = browser
+        .post(
+            "/admin/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/admin"));
+    let (status, _, page) = browser.get("/admin").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("alice"));
+    let csrf = csrf_of(&page);
+    let (status, location, _) = browser.post("/admin/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((status, location.as_str()), (303, "/admin/login"));
+    assert_eq!(
+        scalar(&env, "SELECT count(*) FROM console_sessions").await,
+        0
+    );
+    let (status, _, _) = browser.get("/admin").await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test]
+async fn a_disabled_application_is_enabled_again_from_the_console() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let mut browser = Browser::new(&api);
+    let csrf = browser.sign_in(&admin_token()).await;
+    let (status, _, _) = browser
+        .post(
+            "/admin/apps/disable",
+            &[("csrf", &csrf), ("app", "test-app")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let disabled =
+        "SELECT count(*) FROM applications WHERE id = 'test-app' AND disabled_at IS NOT NULL";
+    assert_eq!(scalar(&env, disabled).await, 1);
+    let until = |expected: u16| {
+        let api = &api;
+        async move {
+            let start = Instant::now();
+            loop {
+                let status = api.post_event(&seed_event()).await.status().as_u16();
+                if status == expected {
+                    return;
+                }
+                assert!(start.elapsed() < Duration::from_secs(10), "still {status}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    until(401).await;
+    let (status, _, _) = browser
+        .post(
+            "/admin/apps/enable",
+            &[("csrf", &csrf), ("app", "test-app")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(scalar(&env, disabled).await, 0);
+    until(202).await;
+    let (status, _, _) = browser
+        .post("/admin/apps/enable", &[("csrf", &csrf), ("app", "nobody")])
+        .await;
+    assert_eq!(status, 404);
+}
