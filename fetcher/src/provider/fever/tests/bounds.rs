@@ -124,7 +124,9 @@ fn a_plan_with_too_many_zones_is_refused_in_linear_time() {
     let (records, result) = parse_all(body.as_bytes());
     let took = started.elapsed();
     result.expect("parses");
-    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // The quadratic check took minutes here (2e10 comparisons); linear work takes well under a
+    // second. The bound is loose so a loaded machine cannot fail it, and still catches that.
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
     let bad = rejected(&records);
     assert_eq!(bad.len(), 1);
     assert!(
