@@ -41,8 +41,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Query parameters of `GET /search`. Both are optional (the challenge's published
-/// contract): an absent one is an open end of the range (an empty one is not a date-time). Other parameters are
-/// ignored, as the challenge's clients expect.
+/// contract): an absent one is an open end of the range (an empty one is not a date-time).
+/// Other parameters are ignored, as the challenge's clients expect.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchQuery {
@@ -99,7 +99,7 @@ pub(crate) struct SearchEvent {
     params(SearchQuery),
     responses(
         (status = 200, description = "The matching plans", body = Found),
-        (status = 400, description = "A parameter that does not parse, or a reversed range", body = SearchErrorBody),
+        (status = 400, description = "A parameter that is not a date-time in years 1 to 9999, or a reversed range", body = SearchErrorBody),
         (status = 503, description = "The database is unavailable, or too many searches at once (Retry-After)", body = SearchErrorBody),
     )
 )]
