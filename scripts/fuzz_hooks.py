@@ -95,12 +95,15 @@ valid_dates = st.sampled_from(["2020-01-01", "2021-07-31T20:00:00", "2024-01-01T
 
 
 def forged(path: str) -> st.SearchStrategy:
-    """A clean query with exactly one forged parameter (two for /search, which needs both)."""
+    """A clean query with exactly one forged parameter (for /search, whose bounds are both
+    optional: a forged bound alone, or beside a valid or forged other bound)."""
     if path == "/search":
         start, end = TIMES[path]
         return st.one_of(
             st.fixed_dictionaries({start: dates, end: st.one_of(valid_dates, dates)}),
             st.fixed_dictionaries({start: valid_dates, end: dates}),
+            st.fixed_dictionaries({start: dates}),
+            st.fixed_dictionaries({end: dates}),
         )
     names = [*TIMES[path], "cursor"] if path in CURSORS else list(TIMES[path])
     return st.sampled_from(names).flatmap(
@@ -135,6 +138,7 @@ def probe(base: str, token: str) -> int:
         queries += [(path, {name: t}) for name in ("from", "to") for t in times]
     queries += [("/search", {"starts_at": t, "ends_at": "2020-01-01"}) for t in times]
     queries += [("/search", {"starts_at": "2020-01-01", "ends_at": t}) for t in times]
+    queries += [("/search", {name: t}) for name in ("starts_at", "ends_at") for t in times]
     wrong = 0
     for path, query in queries:
         url = f"{base}{path}?{urllib.parse.urlencode(query)}"

@@ -5,10 +5,16 @@
 //! `crate::error` with the api's other error answers).
 //!
 //! The range: a plan is returned when it starts at or after `starts_at` and ends at or
-//! before `ends_at` (both edges inclusive). Times are the provider's local times, which carry
-//! no offset; a parameter with an offset is converted to UTC first. Only plans that were ever
-//! `online` are served, with their latest values. It reads only PostgreSQL, so it answers
-//! while the provider is down.
+//! before `ends_at` (both edges inclusive). Both are optional, as in the challenge's published
+//! contract: an absent bound is an open end (no `starts_at`: from the beginning; no `ends_at`:
+//! to the end). Times are the provider's local times, which carry no offset; a parameter with
+//! an offset is converted to UTC first. Only plans that were ever `online` are served, with
+//! their latest values. It reads only PostgreSQL, so it answers while the provider is down.
+//!
+//! An answer of up to [`PAGE`] plans is built whole; a longer one (an open range can hold
+//! every plan) is streamed page by page ([`stream`]), so memory stays bounded by a page.
+
+mod stream;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -25,23 +31,26 @@ use uuid::Uuid;
 
 use crate::error::{SearchError, SearchErrorBody};
 use crate::state::AppState;
-use crate::store::plans::{self, Plan};
+use crate::store::plans::{self, Plan, Range};
+
+/// Plans per database query; an answer longer than one page is streamed.
+const PAGE: u64 = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/search", get(search))
 }
 
-/// Query parameters of `GET /search`. Both are required (refused by [`parse_param`] when
-/// missing, in the challenge's shape); other parameters are ignored, as the challenge's
-/// clients expect.
+/// Query parameters of `GET /search`. Both are optional (the challenge's published
+/// contract): an absent one is an open end of the range (an empty one is not a date-time).
+/// Other parameters are ignored, as the challenge's clients expect.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchQuery {
-    /// RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or a date
-    #[param(required = true, value_type = String)]
+    /// RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or a date; absent: from the beginning
+    #[param(required = false, value_type = String)]
     starts_at: Option<String>,
-    /// Same formats; not before `starts_at`
-    #[param(required = true, value_type = String)]
+    /// Same formats, not before `starts_at`; absent: to the end
+    #[param(required = false, value_type = String)]
     ends_at: Option<String>,
 }
 
@@ -81,8 +90,8 @@ pub(crate) struct SearchEvent {
 }
 
 /// Provider plans that were ever online, starting at or after `starts_at` and ending at or
-/// before `ends_at` (both inclusive). Reads only the database: answers while the provider is
-/// down. No token needed (the challenge's contract).
+/// before `ends_at` (both inclusive; an absent bound is an open end). Reads only the
+/// database: answers while the provider is down. No token needed (the challenge's contract).
 #[utoipa::path(
     get,
     path = "/search",
@@ -90,8 +99,8 @@ pub(crate) struct SearchEvent {
     params(SearchQuery),
     responses(
         (status = 200, description = "The matching plans", body = Found),
-        (status = 400, description = "A missing or bad parameter", body = SearchErrorBody),
-        (status = 503, description = "The database is unavailable", body = SearchErrorBody),
+        (status = 400, description = "A parameter that is not a date-time in years 1 to 9999, or a reversed range", body = SearchErrorBody),
+        (status = 503, description = "The database is unavailable, or too many searches at once (Retry-After)", body = SearchErrorBody),
     )
 )]
 pub(crate) async fn search(
@@ -99,17 +108,25 @@ pub(crate) async fn search(
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Response, SearchError> {
     let Query(query) = query.map_err(|e| SearchError::BadParameter(e.body_text()))?;
-    let starts_at = parse_param("starts_at", query.starts_at.as_deref())?;
-    let ends_at = parse_param("ends_at", query.ends_at.as_deref())?;
-    if starts_at > ends_at {
+    let range = Range {
+        starts_at: parse_param("starts_at", query.starts_at.as_deref())?,
+        ends_at: parse_param("ends_at", query.ends_at.as_deref())?,
+    };
+    if let (Some(starts_at), Some(ends_at)) = (range.starts_at, range.ends_at)
+        && starts_at > ends_at
+    {
         return Err(SearchError::BadParameter(
             "starts_at must not be after ends_at".into(),
         ));
     }
-    let plans = plans::ever_online_within(&state.reads, starts_at, ends_at).await?;
+    // The first page before the status: a database failure is still a 503, not a cut body.
+    let first = plans::ever_online_within(&state.reads, range, None, PAGE).await?;
+    if (first.len() as u64) == PAGE {
+        return Ok(stream::answer(state.reads.clone(), range, first));
+    }
     let body = Found {
         data: Events {
-            events: plans.into_iter().map(to_event).collect(),
+            events: first.into_iter().map(to_event).collect(),
         },
         error: None,
     };
@@ -148,12 +165,12 @@ fn number(d: Decimal) -> Option<Box<RawValue>> {
 
 /// `2021-07-31T20:00:00`, with optional fraction, `Z` or offset (converted to UTC), or a
 /// bare date (midnight); within the years the Eye keeps (chrono reads `-5000-01-01`, which
-/// PostgreSQL cannot compare against: refused here rather than failing the query).
-fn parse_param(name: &str, value: Option<&str>) -> Result<NaiveDateTime, SearchError> {
-    let value = value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| SearchError::BadParameter(format!("{name} is required")))?;
+/// PostgreSQL cannot compare against: refused here rather than failing the query). Absent:
+/// `None`, an open end; present but blank is refused like any text that is not a date-time.
+fn parse_param(name: &str, value: Option<&str>) -> Result<Option<NaiveDateTime>, SearchError> {
+    let Some(value) = value.map(str::trim) else {
+        return Ok(None);
+    };
     let parsed = DateTime::parse_from_rfc3339(value)
         .map(|t| t.naive_utc())
         .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f"))
@@ -165,7 +182,9 @@ fn parse_param(name: &str, value: Option<&str>) -> Result<NaiveDateTime, SearchE
                 "{name} must be a date-time like 2021-07-31T20:00:00 (got {value:?})"
             ))
         })?;
-    within_years(parsed).map_err(|e| SearchError::BadParameter(format!("{name}: {e}")))
+    within_years(parsed)
+        .map(Some)
+        .map_err(|e| SearchError::BadParameter(format!("{name}: {e}")))
 }
 
 #[cfg(test)]
@@ -174,7 +193,12 @@ mod tests {
 
     #[test]
     fn parameters_take_the_challenge_forms_and_refuse_the_rest() {
-        let ok = |v: &str| parse_param("starts_at", Some(v)).expect(v).to_string();
+        let ok = |v: &str| {
+            parse_param("starts_at", Some(v))
+                .expect(v)
+                .expect("a bound")
+                .to_string()
+        };
         assert_eq!(ok("2021-07-31T20:00:00"), "2021-07-31 20:00:00");
         assert_eq!(ok("2021-07-31T20:00:00Z"), "2021-07-31 20:00:00");
         assert_eq!(ok("2021-07-31T22:00:00+02:00"), "2021-07-31 20:00:00");
@@ -184,9 +208,10 @@ mod tests {
             ok("9999-12-31T23:59:59.999999"),
             "9999-12-31 23:59:59.999999"
         );
+        assert_eq!(parse_param("starts_at", None).expect("open"), None);
         for bad in [
-            None,
             Some(""),
+            Some("  "),
             Some("tomorrow"),
             Some("2021-09-31T20:00:00"),
             Some("-5000-01-01"),
@@ -201,7 +226,9 @@ mod tests {
 
     #[test]
     fn dates_and_times_are_written_with_their_leading_zeros() {
-        let t = parse_param("starts_at", Some("2021-07-05T08:03:09.5")).expect("valid");
+        let t = parse_param("starts_at", Some("2021-07-05T08:03:09.5"))
+            .expect("valid")
+            .expect("a bound");
         assert_eq!((date(t), time(t)), ("2021-07-05".into(), "08:03:09".into()));
     }
 
