@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod batch;
 pub mod cli;
 pub mod error;
 pub mod extract;

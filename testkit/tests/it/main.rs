@@ -3,6 +3,7 @@
 
 mod apps;
 mod auth;
+mod batch;
 mod dead_letters;
 mod errors;
 mod health;
