@@ -4,6 +4,7 @@
 mod apps;
 mod auth;
 mod batch;
+mod client;
 mod dead_letters;
 mod errors;
 mod health;
