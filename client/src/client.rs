@@ -6,38 +6,16 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use reqwest::StatusCode;
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::{ConfigError, Reason, Refusal, Undelivered};
+use crate::retry::{Attempt, RetryPolicy, answer, with_retries};
 use crate::{BatchConfig, Batcher, Event};
 
 /// Bodies at least this large are gzipped (smaller ones gain nothing).
 const GZIP_FROM_BYTES: usize = 1024;
-
-/// How failed attempts are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// First backoff delay; it doubles (with jitter) up to `max_delay`. A `Retry-After`
-    /// from the api is waited in full when longer.
-    pub min_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            min_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(10),
-        }
-    }
-}
 
 /// A client of one api, for one application's token. Cheap to clone.
 #[derive(Clone)]
@@ -133,23 +111,6 @@ pub struct BatchReport {
     pub undelivered: Vec<Undelivered>,
 }
 
-/// The outcome of one attempt.
-enum Attempt<T> {
-    Done(T),
-    /// Worth another attempt, not before `retry_after` if the api said so.
-    Retry {
-        error: String,
-        retry_after: Option<Duration>,
-    },
-    /// Final: the api refused the request.
-    Refused(Refusal),
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: Refusal,
-}
-
 #[derive(Deserialize)]
 struct AcceptedBody {
     id: Uuid,
@@ -198,28 +159,27 @@ impl Client {
     pub async fn send(&self, mut event: Event) -> Result<Uuid, Undelivered> {
         let id = event.assign_id();
         let body = serde_json::to_vec(&event).map_err(|e| undelivered(&event, gave_up(1, &e)))?;
-        let result = self
-            .with_retries(|| async {
-                let request = self
-                    .inner
-                    .http
-                    .post(&self.inner.events_url)
-                    .bearer_auth(&self.inner.token)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-                match answer(request.send().await).await {
-                    Attempt::Done(response) => match response.json::<AcceptedBody>().await {
-                        Ok(accepted) => Attempt::Done(accepted.id),
-                        Err(e) => Attempt::Retry {
-                            error: format!("unreadable answer: {e}"),
-                            retry_after: None,
-                        },
+        let result = with_retries(self.inner.retry, || async {
+            let request = self
+                .inner
+                .http
+                .post(&self.inner.events_url)
+                .bearer_auth(&self.inner.token)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            match answer(request.send().await).await {
+                Attempt::Done(response) => match response.json::<AcceptedBody>().await {
+                    Ok(accepted) => Attempt::Done(accepted.id),
+                    Err(e) => Attempt::Retry {
+                        error: format!("unreadable answer: {e}"),
+                        retry_after: None,
                     },
-                    Attempt::Retry { error, retry_after } => Attempt::Retry { error, retry_after },
-                    Attempt::Refused(refusal) => Attempt::Refused(refusal),
-                }
-            })
-            .await;
+                },
+                Attempt::Retry { error, retry_after } => Attempt::Retry { error, retry_after },
+                Attempt::Refused(refusal) => Attempt::Refused(refusal),
+            }
+        })
+        .await;
         match result {
             Ok(accepted) => {
                 debug_assert_eq!(accepted, id);
@@ -280,7 +240,7 @@ impl Client {
         let json = serde_json::to_vec(chunk).map_err(|e| gave_up(1, &e))?;
         let gzipped = self.inner.gzip && json.len() >= GZIP_FROM_BYTES;
         let body = if gzipped { gzip(&json) } else { json };
-        self.with_retries(|| async {
+        with_retries(self.inner.retry, || async {
             let mut request = self
                 .inner
                 .http
@@ -314,88 +274,6 @@ impl Client {
             }
         })
         .await
-    }
-
-    /// Runs `attempt` until it is done or refused, or the policy gives up.
-    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, Reason>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Attempt<T>>,
-    {
-        let policy = self.inner.retry;
-        let mut delays = ExponentialBuilder::default()
-            .with_min_delay(policy.min_delay)
-            .with_max_delay(policy.max_delay)
-            .with_jitter()
-            .without_max_times()
-            .build();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match attempt().await {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Refused(refusal) => return Err(Reason::Refused(refusal)),
-                Attempt::Retry { error, retry_after } => {
-                    if attempts >= policy.max_attempts {
-                        return Err(Reason::GaveUp {
-                            attempts,
-                            last: error,
-                        });
-                    }
-                    let backoff = delays.next().unwrap_or(policy.max_delay);
-                    let wait = retry_after.map_or(backoff, |after| after.max(backoff));
-                    tracing::debug!(%error, ?wait, attempts, "retrying");
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-    }
-}
-
-/// Sorts an answer: success, worth retrying (network, 408, 429, 5xx), or refused.
-async fn answer(sent: reqwest::Result<reqwest::Response>) -> Attempt<reqwest::Response> {
-    let response = match sent {
-        Ok(response) => response,
-        Err(e) => {
-            return Attempt::Retry {
-                error: e.to_string(),
-                retry_after: None,
-            };
-        }
-    };
-    let status = response.status();
-    if status.is_success() {
-        return Attempt::Done(response);
-    }
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let text = response.text().await.unwrap_or_default();
-    let refusal = serde_json::from_str::<ErrorBody>(&text).map_or_else(
-        |_| Refusal {
-            status: status.as_u16(),
-            code: status.as_str().to_owned(),
-            field: None,
-            message: text.chars().take(200).collect(),
-        },
-        |body| Refusal {
-            status: status.as_u16(),
-            ..body.error
-        },
-    );
-    if status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error()
-    {
-        Attempt::Retry {
-            error: format!("{status}: {}", refusal.message),
-            retry_after,
-        }
-    } else {
-        Attempt::Refused(refusal)
     }
 }
 

@@ -48,8 +48,10 @@ mod batcher;
 mod client;
 mod error;
 mod event;
+mod retry;
 
 pub use batcher::{BatchConfig, Batcher, Report};
-pub use client::{BatchReport, Client, ClientBuilder, RetryPolicy};
+pub use client::{BatchReport, Client, ClientBuilder};
 pub use error::{ConfigError, Reason, Refusal, Undelivered};
 pub use event::Event;
+pub use retry::RetryPolicy;
