@@ -7,7 +7,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench openapi fuzz chaos browser-test
+.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench bench-batch openapi fuzz chaos browser-test
 
 # A provider is configured when EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE is set, in the
 # environment or in .env (the binaries read both); without one, the fetcher would poll an
@@ -86,6 +86,11 @@ openapi:
 ## playwright-core from tests/browser); screenshots to docs/console/
 browser-test:
 	scripts/browser.sh
+
+## bench-batch: POST /events/batch (batches of 500) against POST /events in the same run:
+## accepted/s, stored/s end to end, their ratio (release build, own database and namespace)
+bench-batch:
+	bench/batch.sh
 
 ## fuzz: schemathesis (PyPI) against a live api over every documented endpoint
 fuzz:

@@ -25,8 +25,23 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// A content type or encoding other than those of the route.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("request body is larger than the {limit}-byte limit")]
     PayloadTooLarge { limit: u32 },
+    /// A compressed body that inflates more than `ratio` times (a decompression bomb).
+    #[error("the compressed body inflates more than {ratio} times its size; refused")]
+    CompressionRatio { ratio: u32 },
+    #[error("the batch holds more than {limit} events; send smaller batches")]
+    TooManyEvents { limit: u32 },
+    /// More valid events in one batch than the application's bucket holds at all.
+    #[error(
+        "the batch's {events} valid events exceed this application's burst of {burst}; send smaller batches"
+    )]
+    OverBurst { events: u32, burst: u32 },
+    #[error("the batch holds no events")]
+    EmptyBatch,
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("{message}")]
@@ -46,6 +61,16 @@ pub enum ApiError {
     MayBeStored {
         reason: String,
         id: uuid::Uuid,
+        retry_after: u32,
+    },
+    /// Some messages of a batch may have reached the broker: `ids` (input order, null for
+    /// refused events) are the ids to retry with.
+    #[error(
+        "the event queue is unavailable: {reason}; some events of the batch may have been stored: retry the batch with the ids in `ids`, never without them"
+    )]
+    BatchMayBeStored {
+        reason: String,
+        ids: Vec<Option<uuid::Uuid>>,
         retry_after: u32,
     },
     #[error("too many events for this application: retry after the Retry-After delay")]
@@ -93,6 +118,11 @@ pub struct Detail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub id: Option<uuid::Uuid>,
+    /// A batch's ids, in input order (null for a refused event), when a 503 cannot tell
+    /// whether its events were stored: retry the batch with these ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub ids: Option<&'a [Option<uuid::Uuid>]>,
 }
 
 impl ApiError {
@@ -103,16 +133,23 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            ApiError::PayloadTooLarge { .. } => {
+            ApiError::Unsupported(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::PayloadTooLarge { .. } | ApiError::CompressionRatio { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
+            ApiError::TooManyEvents { .. } | ApiError::OverBurst { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events")
+            }
+            ApiError::EmptyBatch => (StatusCode::BAD_REQUEST, "empty_batch"),
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            ApiError::Unavailable { .. } | ApiError::MayBeStored { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
+            ApiError::Unavailable { .. }
+            | ApiError::MayBeStored { .. }
+            | ApiError::BatchMayBeStored { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::AuthStateStale => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
@@ -131,6 +168,9 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable { reason, .. } => tracing::warn!(%reason, "answering 503"),
             ApiError::MayBeStored { reason, id, .. } => {
                 tracing::warn!(%reason, %id, "answering 503, the event may be stored");
+            }
+            ApiError::BatchMayBeStored { reason, .. } => {
+                tracing::warn!(%reason, "answering 503, events of the batch may be stored");
             }
             ApiError::AuthStateStale => tracing::warn!("answering 503: revocation state stale"),
             _ => tracing::debug!(error = %self, "request refused"),
@@ -153,6 +193,10 @@ impl IntoResponse for ApiError {
                     ApiError::MayBeStored { id, .. } => Some(*id),
                     _ => None,
                 },
+                ids: match &self {
+                    ApiError::BatchMayBeStored { ids, .. } => Some(ids.as_slice()),
+                    _ => None,
+                },
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -164,7 +208,8 @@ impl IntoResponse for ApiError {
                 }
             }
             ApiError::Unavailable { retry_after, .. }
-            | ApiError::MayBeStored { retry_after, .. } => {
+            | ApiError::MayBeStored { retry_after, .. }
+            | ApiError::BatchMayBeStored { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             ApiError::Timeout | ApiError::AuthStateStale | ApiError::Busy => {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod apps;
 pub mod auth;
+pub mod batch;
 pub mod cli;
 pub mod erasure;
 pub mod error;

@@ -27,6 +27,8 @@ pub struct ApiSettings {
     pub access: AccessSettings,
     #[command(flatten)]
     pub publish: PublishSettings,
+    #[command(flatten)]
+    pub batch: BatchSettings,
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "EYE_MAX_BODY_BYTES", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
@@ -255,6 +257,12 @@ impl ApiSettings {
                 "EYE_PUBLISH_QUEUE_BYTES must be at least twice EYE_MAX_BODY_BYTES ({largest})"
             )));
         }
+        if (self.publish.queue_capacity as u64) < u64::from(self.batch.max_events) {
+            return Err(SettingsError::new(
+                "EYE_PUBLISH_QUEUE_CAPACITY must be at least EYE_BATCH_MAX_EVENTS: a full batch \
+                 could never be queued",
+            ));
+        }
         if self.publish.timeout() >= self.request_timeout() {
             return Err(SettingsError::new(
                 "EYE_PUBLISH_TIMEOUT_MS must be below EYE_REQUEST_TIMEOUT_SECS",
@@ -262,6 +270,27 @@ impl ApiSettings {
         }
         Ok(())
     }
+}
+
+/// `POST /events/batch`'s limits. Each event of a batch is also held to
+/// `EYE_MAX_BODY_BYTES`, the single event's limit.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct BatchSettings {
+    /// Most events in one batch; more get 413 `too_many_events`.
+    #[arg(long = "batch-max-events", env = "EYE_BATCH_MAX_EVENTS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_events: u32,
+    /// Largest batch body once decompressed, in bytes (the compressed body is held to it
+    /// too); larger gets 413 `payload_too_large`.
+    #[arg(long = "batch-max-bytes", env = "EYE_BATCH_MAX_BYTES", default_value_t = 5 * 1_048_576,
+          value_parser = clap::value_parser!(u32).range(1024..=268_435_456))]
+    pub max_bytes: u32,
+    /// Largest decompressed/compressed ratio of a compressed batch: past it (a decompression
+    /// bomb) the body is refused with 413 before it is inflated further. Real batches of
+    /// events compress 5-30 times; zeros compress about 1,000 times.
+    #[arg(long = "batch-max-ratio", env = "EYE_BATCH_MAX_RATIO", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub max_ratio: u32,
 }
 
 /// A value that cannot work.

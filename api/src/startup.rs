@@ -83,6 +83,7 @@ impl Application {
             auth: auth.clone(),
             publisher: publisher.clone(),
             body_limit: BodyLimit(settings.max_body_bytes),
+            batch: settings.batch,
             retry_after_secs: settings.publish.retry_after_secs,
             reads: pools.reads,
             probe,

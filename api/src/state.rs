@@ -27,6 +27,8 @@ pub struct Shared {
     pub auth: Arc<AuthCache>,
     pub publisher: Publisher,
     pub body_limit: BodyLimit,
+    /// `POST /events/batch`'s limits.
+    pub batch: crate::settings::BatchSettings,
     /// `Retry-After` seconds of a 503 when the broker is unavailable.
     pub retry_after_secs: u32,
     /// The read pool ([`crate::store::Pools::reads`]): reads, `/search` and replay (which

@@ -73,7 +73,10 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct EventError {
+    /// The top-level field at fault (`data`, `timestamp`).
     pub field: String,
+    /// Where exactly, as a JSON pointer into the event (`/data/k/1`, `/timestamp`).
+    pub pointer: String,
     pub message: String,
 }
 
@@ -86,6 +89,7 @@ impl EventIn {
         }
         let timestamp = parse_timestamp(&self.timestamp).map_err(|e| EventError {
             field: "timestamp".into(),
+            pointer: "/timestamp".into(),
             message: e.to_string(),
         })?;
         let event = Event {
@@ -114,7 +118,11 @@ impl EventError {
         } else {
             format!("{} (at {})", bad.message, bad.pointer)
         };
-        Self { field, message }
+        Self {
+            field,
+            pointer: bad.pointer.clone(),
+            message,
+        }
     }
 }
 
@@ -131,6 +139,7 @@ fn first_error(errors: &validator::ValidationErrors) -> EventError {
     let Some((field, errs)) = fields.into_iter().next() else {
         return EventError {
             field: String::new(),
+            pointer: String::new(),
             message: errors.to_string(),
         };
     };
@@ -146,6 +155,7 @@ fn first_error(errors: &validator::ValidationErrors) -> EventError {
     };
     EventError {
         field: field.to_string(),
+        pointer: format!("/{field}"),
         message,
     }
 }
@@ -248,7 +258,9 @@ mod tests {
             assert_eq!(err.field, field, "{overrides}");
         }
         let nul = wire(json!({"data": {"k": ["x", "\u{0}"]}})).into_event();
-        assert!(nul.expect_err("nul").message.contains("/data/k/1"));
+        let nul = nul.expect_err("nul");
+        assert!(nul.message.contains("/data/k/1"));
+        assert_eq!(nul.pointer, "/data/k/1");
     }
 
     #[test]

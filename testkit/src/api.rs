@@ -100,6 +100,41 @@ impl TestApi {
             .expect("request sent")
     }
 
+    /// `POST /events/batch` with this api's token: `body` as is, with `content_type` and
+    /// `encoding` (`Content-Encoding`) when given; returns the status, the headers and the
+    /// JSON body.
+    pub async fn post_batch_raw(
+        &self,
+        body: Vec<u8>,
+        content_type: &str,
+        encoding: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .client
+            .post(self.url("/events/batch"))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (
+            status,
+            headers,
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// `POST /events/batch` of `events` as a JSON array; returns the status and the body.
+    pub async fn post_batch(&self, events: &[Value]) -> (u16, Value) {
+        let body = serde_json::to_vec(events).expect("serialize batch");
+        let (status, _, body) = self.post_batch_raw(body, "application/json", None).await;
+        (status, body)
+    }
+
     /// `GET path` with `token`; returns the status and the JSON body.
     pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
         let response = self

@@ -86,6 +86,27 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// Takes `n` events at once (a batch costs its valid events), or refuses: 429 with when
+    /// to retry, or 413 when `n` is more than the bucket ever holds.
+    pub fn check_n(&self, n: NonZeroU32) -> Result<Quota, ApiError> {
+        match self.bucket.check_n(n) {
+            Ok(Ok(state)) => Ok(Quota {
+                limit: self.burst_here,
+                remaining: state.remaining_burst_capacity(),
+            }),
+            Ok(Err(not_until)) => Err(ApiError::RateLimited {
+                limit: self.burst_here,
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            }),
+            Err(_insufficient) => Err(ApiError::OverBurst {
+                events: n.get(),
+                burst: self.burst_here,
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +130,30 @@ mod tests {
             }
             other => panic!("expected 429, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_batch_costs_its_events_and_one_past_the_burst_is_never_allowed() {
+        let limiter = Limiter::new(
+            Limit {
+                per_sec: 1,
+                burst: 10,
+            },
+            1,
+        );
+        let n = |n| NonZeroU32::new(n).expect("non-zero");
+        assert_eq!(limiter.check_n(n(7)).map(|q| q.remaining).ok(), Some(3));
+        assert!(matches!(
+            limiter.check_n(n(4)),
+            Err(ApiError::RateLimited { .. })
+        ));
+        assert!(matches!(
+            limiter.check_n(n(11)),
+            Err(ApiError::OverBurst {
+                events: 11,
+                burst: 10
+            })
+        ));
     }
 
     #[test]

@@ -153,6 +153,14 @@ impl Caller {
     pub fn charge_event(&self) -> Result<Quota, ApiError> {
         self.app.limiter.check()
     }
+
+    /// Takes `n` events at once (a batch), or refuses (429, or 413 past the bucket's size).
+    pub fn charge_events(&self, n: u32) -> Result<Quota, ApiError> {
+        match std::num::NonZeroU32::new(n) {
+            Some(n) => self.app.limiter.check_n(n),
+            None => self.app.limiter.check(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -107,6 +107,12 @@ impl Publisher {
         }
     }
 
+    /// Publishes several envelopes (a batch) through the same queue, each as [`Self::publish`]
+    /// does: they join the messages being formed, in order. One result per envelope.
+    pub async fn publish_all(&self, envelopes: &[&Envelope]) -> Vec<Result<(), PublishError>> {
+        futures::future::join_all(envelopes.iter().map(|e| self.publish(e))).await
+    }
+
     /// Closes the broker link. Call after the HTTP server drained.
     pub async fn close(&self) {
         self.link.close().await;

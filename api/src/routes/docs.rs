@@ -16,6 +16,7 @@ use crate::state::AppState;
     info(title = "The Eye", description = "Durable event collection: POST /events answers 202 only after the broker's confirm."),
     paths(
         super::events::post_event,
+        super::batch::post_batch,
         super::events::list_events,
         super::events::get_event,
         super::events::session_events,
@@ -30,7 +31,7 @@ use crate::state::AppState;
         super::health::healthz,
         super::health::readyz,
     ),
-    components(schemas(crate::error::Body, crate::error::Detail)),
+    components(schemas(crate::error::Body, crate::error::Detail, crate::batch::BatchAnswer, crate::batch::ItemResult)),
     modifiers(&BearerAuth),
     tags(
         (name = "events", description = "Sending and reading events"),

@@ -1,5 +1,6 @@
 //! The HTTP routes, one file per resource, merged once here.
 
+mod batch;
 mod dead_letters;
 pub mod docs;
 mod erasures;
@@ -43,6 +44,7 @@ pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
     };
     router
         .merge(events::router())
+        .merge(batch::router())
         .merge(reads)
         .merge(docs::router())
         .merge(health::router())

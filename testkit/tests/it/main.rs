@@ -3,6 +3,8 @@
 
 mod apps;
 mod auth;
+mod batch;
+mod client;
 mod console;
 mod dead_letters;
 mod erasure;
