@@ -12,6 +12,7 @@ mod m20261125_200000_dead_letters_by_app_time;
 mod m20261125_210000_dead_letter_warnings;
 mod m20261126_000001_search_covering_index;
 mod m20261127_100000_dead_letters_poisoned;
+mod m20261203_170000_exports;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_210000_dead_letter_warnings::Migration),
             Box::new(m20261126_000001_search_covering_index::Migration),
             Box::new(m20261127_100000_dead_letters_poisoned::Migration),
+            Box::new(m20261203_170000_exports::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ mod apps;
 mod auth;
 mod dead_letters;
 mod errors;
+mod export;
 mod health;
 mod ingest;
 mod isolation;
