@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use eye_core::entity::{event, provider_plan};
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Statement, Value};
 use serde_json::{Value as Json, json};
 
 use crate::spec::{ExportSpec, Shape};
@@ -58,14 +58,8 @@ impl Sql {
     }
 }
 
-async fn events_page(
-    db: &DatabaseConnection,
-    spec: &ExportSpec,
-    snapshot_at: DateTime<Utc>,
-    after: Option<&[String]>,
-    limit: u32,
-) -> Result<Page, DbErr> {
-    let mut sql = Sql::new("SELECT * FROM events WHERE true");
+/// The filters of an events export and its snapshot bound.
+fn event_conditions(sql: &mut Sql, spec: &ExportSpec, snapshot_at: DateTime<Utc>) {
     sql.and("stored_at <= ?", snapshot_at);
     let f = &spec.filter;
     if let Some(app) = &f.application {
@@ -83,6 +77,43 @@ async fn events_page(
     if let Some(to) = f.to {
         sql.and("\"timestamp\" < ?", to);
     }
+}
+
+/// How many records the export of `spec` at `snapshot_at` writes (for a progress bar).
+pub async fn count(
+    db: &DatabaseConnection,
+    spec: &ExportSpec,
+    snapshot_at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let sql = match spec.shape {
+        Shape::Events => {
+            let mut sql = Sql::new("SELECT count(*) AS n FROM events WHERE true");
+            event_conditions(&mut sql, spec, snapshot_at);
+            sql
+        }
+        Shape::Plans | Shape::RwgEntities => {
+            let mut sql = Sql::new("SELECT count(*) AS n FROM provider_plans WHERE ever_online");
+            sql.and("first_seen <= ?", snapshot_at);
+            sql
+        }
+    };
+    let row = db.query_one_raw(sql.statement()).await?;
+    let n: i64 = match row {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+async fn events_page(
+    db: &DatabaseConnection,
+    spec: &ExportSpec,
+    snapshot_at: DateTime<Utc>,
+    after: Option<&[String]>,
+    limit: u32,
+) -> Result<Page, DbErr> {
+    let mut sql = Sql::new("SELECT * FROM events WHERE true");
+    event_conditions(&mut sql, spec, snapshot_at);
     if let Some([app, id]) = after {
         let id =
             uuid::Uuid::parse_str(id).map_err(|e| DbErr::Custom(format!("resume key: {e}")))?;

@@ -21,6 +21,8 @@ use crate::state::AppState;
 pub const SCOPE_EVENTS_WRITE: &str = "events:write";
 /// Scope needed to read an application's events.
 pub const SCOPE_EVENTS_READ: &str = "events:read";
+/// Scope needed to request and follow exports of the application's events.
+pub const SCOPE_EXPORTS_WRITE: &str = "exports:write";
 /// Scope that reads (and later manages) every application.
 pub const SCOPE_ADMIN: &str = "admin";
 
@@ -33,6 +35,9 @@ pub enum Scope {
     /// Reads of the token's own application.
     #[value(name = "events:read")]
     EventsRead,
+    /// `POST /exports` and `GET /exports/{id}` for the token's own application's events.
+    #[value(name = "exports:write")]
+    ExportsWrite,
     /// Every scope, over every application.
     #[value(name = "admin")]
     Admin,
@@ -44,6 +49,7 @@ impl Scope {
         match self {
             Scope::EventsWrite => SCOPE_EVENTS_WRITE,
             Scope::EventsRead => SCOPE_EVENTS_READ,
+            Scope::ExportsWrite => SCOPE_EXPORTS_WRITE,
             Scope::Admin => SCOPE_ADMIN,
         }
     }

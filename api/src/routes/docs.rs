@@ -23,6 +23,8 @@ use crate::state::AppState;
         super::events::event_status,
         super::dead_letters::replay_errors,
         super::search::search,
+        super::exports::create_export,
+        super::exports::get_export,
         super::health::healthz,
         super::health::readyz,
     ),
@@ -31,6 +33,7 @@ use crate::state::AppState;
     tags(
         (name = "events", description = "Sending and reading events"),
         (name = "providers", description = "Events pulled from external providers"),
+        (name = "exports", description = "Feeds of stored records to S3 or a folder (gzip JSON chunks and a descriptor)"),
         (name = "health", description = "Liveness and readiness (metrics have their own listener, EYE_METRICS_ADDR)"),
     )
 )]

@@ -3,6 +3,7 @@
 mod dead_letters;
 pub mod docs;
 mod events;
+mod exports;
 mod gate;
 mod health;
 pub mod metrics;
@@ -40,6 +41,7 @@ pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
     router
         .merge(events::router())
         .merge(reads)
+        .merge(exports::router())
         .merge(docs::router())
         .merge(health::router())
         .merge(search)

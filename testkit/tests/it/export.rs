@@ -552,3 +552,102 @@ async fn plans_export_as_reserve_with_google_entities() {
     assert!(err.to_string().contains("`filter`"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+async fn post_export(
+    api: &eye_testkit::TestApi,
+    token: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = api
+        .client
+        .post(api.url("/exports"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("post /exports");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn post_exports_queues_a_run_the_exporter_runs_scoped_to_the_caller() {
+    let env = TestEnv::new().await;
+    seed_events(&env, 120).await;
+    let moto = MotoServer::start().await;
+    moto.create_bucket("feeds").await;
+    let api = env.spawn_api().await;
+    let writer = eye_testkit::token_for("test-app", &["exports:write"]);
+    let reader = eye_testkit::token_for("test-app", &["events:read"]);
+    let admin = eye_testkit::token_for("ops", &["admin"]);
+    let body = serde_json::json!({
+        "name": "mine", "shape": "events", "chunk_size": 25,
+        "destination": "s3://feeds/api", "filter": {"category": "page"}
+    });
+
+    // Scopes: no exports:write, another application, a folder, plans: refused.
+    assert_eq!(post_export(&api, &reader, body.clone()).await.0, 403);
+    let mut other = body.clone();
+    other["filter"]["application"] = "ops".into();
+    assert_eq!(post_export(&api, &writer, other).await.0, 403);
+    let mut folder = body.clone();
+    folder["destination"] = "/tmp/anywhere".into();
+    assert_eq!(post_export(&api, &writer, folder).await.0, 403);
+    let mut plans = body.clone();
+    plans["shape"] = "plans".into();
+    plans["filter"] = serde_json::Value::Null;
+    assert_eq!(post_export(&api, &writer, plans).await.0, 403);
+    // Bad fields: named.
+    let mut bad = body.clone();
+    bad["chunk_size"] = 0.into();
+    let (status, answer) = post_export(&api, &writer, bad).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("chunk_size"), "{answer}");
+    let mut bad = body.clone();
+    bad["destination"] = "ftp://x".into();
+    let (status, answer) = post_export(&api, &writer, bad).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("destination"), "{answer}");
+
+    let (status, queued) = post_export(&api, &writer, body.clone()).await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["state"], "pending");
+    let id = queued["id"].as_str().expect("id").to_owned();
+
+    // An eye-exporter round runs it.
+    let daemon = exporter(&env, s3_settings(&moto.endpoint()));
+    assert!(daemon.poll_once().await.expect("round"));
+    let (status, shown) = api.get_as(&writer, &format!("/exports/{id}")).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["state"], "succeeded", "{shown}");
+    // Its own application's pages only (the filter was pinned to test-app).
+    let expected = event::Entity::find()
+        .all(&env.db)
+        .await
+        .expect("rows")
+        .into_iter()
+        .filter(|e| e.app_id == "test-app" && e.category == "page")
+        .count();
+    assert_eq!(shown["records"], expected as i64);
+    assert_eq!(shown["files_written"], expected.div_ceil(25) as i64);
+    let descriptor_key = shown["descriptor_key"].as_str().expect("descriptor key");
+    let descriptor = moto
+        .object("feeds", descriptor_key)
+        .await
+        .expect("descriptor")
+        .bytes;
+    let descriptor: Descriptor = serde_json::from_slice(&descriptor).expect("json");
+    assert_eq!(descriptor.records as usize, expected);
+
+    // Another application's token does not see it; an admin does.
+    let stranger = eye_testkit::token_for("ops", &["exports:write"]);
+    assert_eq!(
+        api.get_as(&stranger, &format!("/exports/{id}")).await.0,
+        404
+    );
+    assert_eq!(api.get_as(&admin, &format!("/exports/{id}")).await.0, 200);
+    assert_eq!(api.get_as(&admin, "/exports/not-a-uuid").await.0, 400);
+}
