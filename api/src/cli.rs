@@ -49,7 +49,7 @@ pub enum Command {
     /// Export stored records as gzip JSON chunks and a descriptor, to S3 or a folder.
     Export {
         #[command(subcommand)]
-        command: crate::export_cli::ExportCommand,
+        command: eye_exporter::cli::ExportCommand,
         #[command(flatten)]
         database: DatabaseSettings,
         #[command(flatten)]
@@ -158,7 +158,7 @@ pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
             command,
             database,
             s3,
-        } => crate::export_cli::run(database.connect().await?, s3, command).await?,
+        } => eye_exporter::cli::run(database.connect().await?, s3, command).await?,
         Command::Replay {
             event_ids,
             validator,

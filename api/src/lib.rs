@@ -5,7 +5,6 @@ pub mod apps;
 pub mod auth;
 pub mod cli;
 pub mod error;
-pub mod export_cli;
 pub mod extract;
 pub mod ingest;
 pub mod params;

@@ -4,6 +4,7 @@
 //! ("Exports") for the write order and where it runs.
 
 pub mod chunk;
+pub mod cli;
 mod engine;
 pub mod records;
 pub mod runs;

@@ -28,4 +28,16 @@ pub struct ExporterSettings {
         default_value_t = 60
     )]
     pub lease_secs: u64,
+    /// Without a command: run requested and scheduled exports until stopped.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// The same commands as `eye-api export`.
+    Export {
+        #[command(subcommand)]
+        command: crate::cli::ExportCommand,
+    },
 }

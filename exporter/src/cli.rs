@@ -1,12 +1,12 @@
-//! `eye-api export ...`: run an export now with a progress bar (in this process, through the
-//! eye-exporter library), resume a failed one, show one, or schedule one for the
-//! `eye-exporter` daemons.
+//! `eye-api export ...` and `eye-exporter export ...` (the same commands): run an export now
+//! in this process with a progress bar, resume a failed one, show one, or schedule one for
+//! the `eye-exporter` daemons.
 
 use std::time::Duration;
 
+use crate::{Destination, EventFilter, ExportSpec, Exporter, Progress, S3Settings, Shape};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use eye_exporter::{Destination, EventFilter, ExportSpec, Exporter, Progress, S3Settings, Shape};
 use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -39,7 +39,7 @@ pub struct SpecArgs {
     #[arg(long = "to")]
     pub destination: String,
     /// Records per file.
-    #[arg(long, default_value_t = eye_exporter::spec::DEFAULT_CHUNK_SIZE)]
+    #[arg(long, default_value_t = crate::spec::DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u32,
     /// Events of this application only.
     #[arg(long)]
@@ -90,12 +90,12 @@ pub async fn run(
     match command {
         ExportCommand::Run(args) => {
             let spec = args.spec()?;
-            let run = eye_exporter::runs::create(&exporter.db, &spec, None).await?;
+            let run = crate::runs::create(&exporter.db, &spec, None).await?;
             execute(&exporter, run.id).await
         }
         ExportCommand::Resume { id } => execute(&exporter, id).await,
         ExportCommand::Show { id } => {
-            let run = eye_exporter::runs::get(&exporter.db, id)
+            let run = crate::runs::get(&exporter.db, id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no export {id}"))?;
             println!("{}", serde_json::to_string_pretty(&run)?);
@@ -103,8 +103,7 @@ pub async fn run(
         }
         ExportCommand::Schedule { every_secs, spec } => {
             let spec = spec.spec()?;
-            eye_exporter::schedule::upsert(&exporter.db, &spec, Duration::from_secs(every_secs))
-                .await?;
+            crate::schedule::upsert(&exporter.db, &spec, Duration::from_secs(every_secs)).await?;
             println!(
                 "scheduled {} every {every_secs} s (run by eye-exporter)",
                 spec.name
@@ -116,10 +115,10 @@ pub async fn run(
 
 /// Runs export `id` here with a progress bar (on stderr), then prints its summary.
 async fn execute(exporter: &Exporter, id: Uuid) -> anyhow::Result<()> {
-    let run = eye_exporter::runs::get(&exporter.db, id)
+    let run = crate::runs::get(&exporter.db, id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no export {id}"))?;
-    let total = eye_exporter::records::count(&exporter.db, &run.spec()?, run.snapshot_at).await?;
+    let total = crate::records::count(&exporter.db, &run.spec()?, run.snapshot_at).await?;
     let bar = ProgressBar::new(total).with_style(ProgressStyle::with_template(
         "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec}) {msg}",
     )?);
