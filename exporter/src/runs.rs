@@ -136,7 +136,12 @@ pub async fn claim(
     .await
 }
 
-/// Takes the oldest pending run, or a running one whose lease expired, for `owner`.
+/// Failed runs are taken again automatically up to this many attempts in all.
+pub const MAX_ATTEMPTS: i32 = 5;
+
+/// Takes the oldest pending run, a running one whose lease expired, or a failed one due for
+/// another attempt (30 s times its attempts after it failed, [`MAX_ATTEMPTS`] at most),
+/// for `owner`.
 pub async fn claim_next(
     db: &DatabaseConnection,
     owner: &str,
@@ -145,13 +150,22 @@ pub async fn claim_next(
     let sql = format!(
         "UPDATE exports SET state = 'running', lease_owner = $1, \
              lease_until = now() + make_interval(secs => $2), attempts = attempts + 1, \
-             started_at = coalesce(started_at, now()), error = NULL \
+             started_at = coalesce(started_at, now()), error = NULL, finished_at = NULL \
          WHERE id = (SELECT id FROM exports \
              WHERE state = 'pending' OR (state = 'running' AND lease_until < now()) \
+                OR (state = 'failed' AND attempts < $3 \
+                    AND finished_at < now() - make_interval(secs => 30 * attempts)) \
              ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING {RUN_COLUMNS}"
     );
-    one_run(db, stmt(&sql, vec![owner.into(), secs(lease).into()])).await
+    one_run(
+        db,
+        stmt(
+            &sql,
+            vec![owner.into(), secs(lease).into(), MAX_ATTEMPTS.into()],
+        ),
+    )
+    .await
 }
 
 /// The chunk files run `id` has written, in order.

@@ -14,8 +14,8 @@ use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload, R
 use crate::ExportError;
 use crate::spec::Destination;
 
-/// How to reach S3 (the bucket and prefix are the export's).
-#[derive(Debug, Clone, clap::Args)]
+/// How to reach S3 (the bucket and prefix are the export's). Its `Debug` hides the keys.
+#[derive(Clone, clap::Args)]
 pub struct S3Settings {
     /// S3-compatible endpoint (e.g. http://127.0.0.1:5000); AWS when unset.
     #[arg(long = "s3-endpoint", env = "EYE_S3_ENDPOINT")]
@@ -47,6 +47,22 @@ pub struct S3Settings {
     /// Seconds one request may take.
     #[arg(long = "s3-timeout", env = "EYE_S3_TIMEOUT_SECS", default_value_t = 30)]
     pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id.as_ref().map(|_| "***"))
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("region", &self.region)
+            .field("max_retries", &self.max_retries)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
 }
 
 impl Default for S3Settings {

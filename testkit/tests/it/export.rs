@@ -401,16 +401,22 @@ async fn a_resume_rewrites_a_chunk_that_went_missing() {
     std::fs::remove_file(folder.join("descriptor.json")).expect("rm");
     env.db
         .execute_unprepared(&format!(
-            "UPDATE exports SET state = 'failed' WHERE id = '{}'",
+            "UPDATE exports SET state = 'failed', finished_at = now() WHERE id = '{}'",
             run.id
         ))
         .await
         .expect("mark failed");
-    let again = exporter
-        .run_by_id(run.id, &|_| {})
+    // A daemon leaves a run that failed just now alone, then takes it again after its pause.
+    assert!(!exporter.poll_once().await.expect("round"), "not due yet");
+    env.db
+        .execute_unprepared("UPDATE exports SET finished_at = now() - interval '1 hour'")
         .await
-        .expect("resume")
-        .expect("claimed");
+        .expect("age the failure");
+    assert!(
+        exporter.poll_once().await.expect("round"),
+        "the daemon resumes it"
+    );
+    let again = runs::get(&env.db, run.id).await.expect("get").expect("row");
     assert_eq!(
         (again.state.as_str(), again.files_written, again.records),
         ("succeeded", 3, 300)
