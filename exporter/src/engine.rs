@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use futures::TryStreamExt as _;
+
 use object_store::path::Path;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -17,6 +19,9 @@ use crate::records;
 use crate::runs::{self, Run};
 use crate::target::{S3Settings, Target};
 use crate::{ExportError, Progress};
+
+/// Chunk uploads in flight at once (each holds one encoded chunk in memory).
+const PUTS_IN_FLIGHT: usize = 8;
 
 /// Runs exports for one process (`owner` names it in the leases).
 #[derive(Clone)]
@@ -106,7 +111,7 @@ impl Exporter {
             .iter()
             .map(|f| u64::try_from(f.records).unwrap_or(0))
             .sum();
-        let mut seq = u32::try_from(written.len()).unwrap_or(u32::MAX);
+        let seq = u32::try_from(written.len()).unwrap_or(u32::MAX);
         runs::reset_counters(
             &self.db,
             run.id,
@@ -114,7 +119,7 @@ impl Exporter {
             i64::try_from(records).unwrap_or(i64::MAX),
         )
         .await?;
-        let mut after: Option<Vec<String>> = match written.last() {
+        let after: Option<Vec<String>> = match written.last() {
             Some(file) => Some(serde_json::from_value(file.last_key.clone()).map_err(|e| {
                 ExportError::Destination(format!("stored resume key unreadable: {e}"))
             })?),
@@ -125,30 +130,55 @@ impl Exporter {
             records,
         });
 
-        loop {
-            let page = records::read_page(
-                &self.db,
-                &spec,
-                run.snapshot_at,
-                after.as_deref(),
-                spec.chunk_size,
-            )
-            .await?;
-            let Some(last_key) = page.last_key else {
-                break;
-            };
-            let full = page.records.len() == spec.chunk_size as usize;
-            seq += 1;
-            let encoded = chunk::encode(&page.records)?;
-            let file = chunk::DataFile {
-                file_name: chunk::file_name(seq),
-                records: encoded.records,
-                bytes: encoded.bytes.len() as u64,
-                sha256: encoded.sha256,
-            };
-            target
-                .put(&key(&file.file_name), encoded.bytes, true)
+        // Pages are read one after the other (keyset), each encoded and put while the next
+        // is read, up to PUTS_IN_FLIGHT at once; they are recorded in order, so a failure
+        // leaves a prefix of chunks recorded (an unrecorded one is rewritten, identical).
+        let db = &self.db;
+        let spec_ref = &spec;
+        let snapshot_at = run.snapshot_at;
+        let chunks = futures::stream::try_unfold(
+            (after, seq, false),
+            move |(after, seq, done)| async move {
+                if done {
+                    return Ok(None);
+                }
+                let page = records::read_page(
+                    db,
+                    spec_ref,
+                    snapshot_at,
+                    after.as_deref(),
+                    spec_ref.chunk_size,
+                )
                 .await?;
+                let Some(last_key) = page.last_key else {
+                    return Ok(None);
+                };
+                let full = page.records.len() == spec_ref.chunk_size as usize;
+                let seq = seq + 1;
+                let encoded = chunk::encode(&page.records)?;
+                let file = chunk::DataFile {
+                    file_name: chunk::file_name(seq),
+                    records: encoded.records,
+                    bytes: encoded.bytes.len() as u64,
+                    sha256: encoded.sha256,
+                };
+                let item = (seq, file, encoded.bytes, last_key.clone());
+                Ok::<_, ExportError>(Some((item, (Some(last_key), seq, !full))))
+            },
+        );
+        let target_ref = &target;
+        let key_ref = &key;
+        let mut puts = std::pin::pin!(
+            chunks
+                .map_ok(|(seq, file, bytes, last_key)| async move {
+                    target_ref
+                        .put(&key_ref(&file.file_name), bytes, true)
+                        .await
+                        .map(|()| (seq, file, last_key))
+                })
+                .try_buffered(PUTS_IN_FLIGHT)
+        );
+        while let Some((seq, file, last_key)) = puts.try_next().await? {
             runs::record_file(
                 &self.db,
                 run.id,
@@ -164,10 +194,6 @@ impl Exporter {
                 files: seq,
                 records,
             });
-            after = Some(last_key);
-            if !full {
-                break;
-            }
         }
 
         // Every data file is in place: now the descriptor, then the pointer.
