@@ -11,9 +11,16 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 DB=eye_bench_export
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB EYE_LOG=warn
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
-cargo build -q --release -p eye-exporter --bin eye-exporter
+# EXPORT_BENCH_PROFILE=debug measures the debug build (indicative only: unoptimized gzip).
+PROFILE=${EXPORT_BENCH_PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build -q --release -p eye-exporter --bin eye-exporter
+else
+  cargo build -q -p eye-exporter --bin eye-exporter
+fi
 cargo build -q -p eye-migrations --bin eye-migrate
-EXPORTER=$TARGET_DIR/release/eye-exporter
+EXPORTER=$TARGET_DIR/$PROFILE/eye-exporter
+echo "eye-exporter ($PROFILE build), $N events, chunks of 100; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 MOTO=$(scripts/moto.sh)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/eye-bench-export.XXXXXX")
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -26,7 +33,8 @@ psql -h 127.0.0.1 -U postgres -d "$DB" -qc "
   SELECT 'bench', gen_random_uuid(), gen_random_uuid(), 'page', 'view',
          jsonb_build_object('host', 'shop.example', 'path', '/item/' || i, 'referrer', 'https://search.example/?q=' || i),
          '2026-01-01T00:00:00Z'::timestamptz + i * interval '1 second', 'http', now()
-  FROM generate_series(1, $N) AS i; VACUUM ANALYZE events;"
+  FROM generate_series(1, $N) AS i"
+psql -h 127.0.0.1 -U postgres -d "$DB" -qc "VACUUM ANALYZE events"
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/" >/dev/null && break; sleep 0.1; done
 curl -sf -X PUT "http://127.0.0.1:$PORT/bench" >/dev/null
 
@@ -39,7 +47,8 @@ measure() { # label, then the export's arguments
     printf "%-22s %7d records %5d files in %6.2f s: %8.0f records/s %6.0f files/s, peak RSS %.1f MB\n",
       l, recs, files, s, recs / s, files / s, kb / 1024 }'
 }
-measure "S3 (moto)" --to s3://bench/feeds --s3-endpoint "http://127.0.0.1:$PORT" --s3-max-retries 0
+export EYE_S3_ENDPOINT=http://127.0.0.1:$PORT EYE_S3_MAX_RETRIES=0
+measure "S3 (moto)" --to s3://bench/feeds
 measure "folder" --to "$WORK/out-folder"
 # Flat memory: the same export of a fifth of the records.
 psql -h 127.0.0.1 -U postgres -d "$DB" -qc "DELETE FROM events WHERE ctid IN (SELECT ctid FROM events LIMIT $((N * 4 / 5)))"

@@ -131,55 +131,30 @@ impl Exporter {
         });
 
         // Pages are read one after the other (keyset), each encoded and put while the next
-        // is read, up to PUTS_IN_FLIGHT at once; they are recorded in order, so a failure
-        // leaves a prefix of chunks recorded (an unrecorded one is rewritten, identical).
-        let db = &self.db;
-        let spec_ref = &spec;
-        let snapshot_at = run.snapshot_at;
-        let chunks = futures::stream::try_unfold(
-            (after, seq, false),
-            move |(after, seq, done)| async move {
-                if done {
-                    return Ok(None);
+        // is read, up to PUTS_IN_FLIGHT at once, in a task of their own; this one records
+        // them in order meanwhile, so a failure leaves a prefix of chunks recorded (an
+        // unrecorded one is rewritten, identical).
+        let (sender, mut written_chunks) = tokio::sync::mpsc::channel(PUTS_IN_FLIGHT);
+        let producer = tokio::spawn(produce(
+            self.db.clone(),
+            spec.clone(),
+            run.snapshot_at,
+            target.clone(),
+            folder.clone(),
+            after,
+            seq,
+            sender,
+        ));
+        let mut failure = None;
+        while let Some(item) = written_chunks.recv().await {
+            let (seq, file, last_key) = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
                 }
-                let page = records::read_page(
-                    db,
-                    spec_ref,
-                    snapshot_at,
-                    after.as_deref(),
-                    spec_ref.chunk_size,
-                )
-                .await?;
-                let Some(last_key) = page.last_key else {
-                    return Ok(None);
-                };
-                let full = page.records.len() == spec_ref.chunk_size as usize;
-                let seq = seq + 1;
-                let encoded = chunk::encode(&page.records)?;
-                let file = chunk::DataFile {
-                    file_name: chunk::file_name(seq),
-                    records: encoded.records,
-                    bytes: encoded.bytes.len() as u64,
-                    sha256: encoded.sha256,
-                };
-                let item = (seq, file, encoded.bytes, last_key.clone());
-                Ok::<_, ExportError>(Some((item, (Some(last_key), seq, !full))))
-            },
-        );
-        let target_ref = &target;
-        let key_ref = &key;
-        let mut puts = std::pin::pin!(
-            chunks
-                .map_ok(|(seq, file, bytes, last_key)| async move {
-                    target_ref
-                        .put(&key_ref(&file.file_name), bytes, true)
-                        .await
-                        .map(|()| (seq, file, last_key))
-                })
-                .try_buffered(PUTS_IN_FLIGHT)
-        );
-        while let Some((seq, file, last_key)) = puts.try_next().await? {
-            runs::record_file(
+            };
+            if let Err(e) = runs::record_file(
                 &self.db,
                 run.id,
                 &self.owner,
@@ -188,12 +163,20 @@ impl Exporter {
                 &file,
                 &last_key,
             )
-            .await?;
+            .await
+            {
+                failure = Some(e);
+                break;
+            }
             records += u64::from(file.records);
             progress(Progress {
                 files: seq,
                 records,
             });
+        }
+        producer.abort();
+        if let Some(e) = failure {
+            return Err(e);
         }
 
         // Every data file is in place: now the descriptor, then the pointer.
@@ -242,5 +225,79 @@ impl Exporter {
         let mut bytes = serde_json::to_vec_pretty(&latest).unwrap_or_default();
         bytes.push(b'\n');
         target.put(&key, bytes.into(), false).await
+    }
+}
+
+/// A chunk put in place: its number, its entry, the key its next chunk starts after.
+type Written = (u32, chunk::DataFile, Vec<String>);
+
+/// Reads, encodes and puts the chunks after `after` (chunk `seq` being the last written),
+/// sending each once its object is in place, in order; stops at the first error (sent).
+#[allow(clippy::too_many_arguments)]
+async fn produce(
+    db: DatabaseConnection,
+    spec: crate::spec::ExportSpec,
+    snapshot_at: chrono::DateTime<chrono::Utc>,
+    target: Target,
+    folder: String,
+    after: Option<Vec<String>>,
+    seq: u32,
+    sender: tokio::sync::mpsc::Sender<Result<Written, ExportError>>,
+) {
+    let spec = std::sync::Arc::new(spec);
+    let folder: std::sync::Arc<str> = folder.into();
+    let page_spec = spec.clone();
+    let chunks = futures::stream::try_unfold((after, seq, false), move |(after, seq, done)| {
+        let (db, spec) = (db.clone(), page_spec.clone());
+        async move {
+            if done {
+                return Ok(None);
+            }
+            let page =
+                records::read_page(&db, &spec, snapshot_at, after.as_deref(), spec.chunk_size)
+                    .await?;
+            let Some(last_key) = page.last_key else {
+                return Ok(None);
+            };
+            let full = page.records.len() == spec.chunk_size as usize;
+            let seq = seq + 1;
+            let encoded = chunk::encode(&page.records)?;
+            let file = chunk::DataFile {
+                file_name: chunk::file_name(seq),
+                records: encoded.records,
+                bytes: encoded.bytes.len() as u64,
+                sha256: encoded.sha256,
+            };
+            let item = (seq, file, encoded.bytes, last_key.clone());
+            Ok::<_, ExportError>(Some((item, (Some(last_key), seq, !full))))
+        }
+    });
+    let mut puts = std::pin::pin!(
+        chunks
+            .map_ok(move |(seq, file, bytes, last_key)| {
+                let (target, folder) = (target.clone(), folder.clone());
+                async move {
+                    let key = target.key(&format!("{folder}/{}", file.file_name));
+                    target
+                        .put(&key, bytes, true)
+                        .await
+                        .map(|()| (seq, file, last_key))
+                }
+            })
+            .try_buffered(PUTS_IN_FLIGHT)
+    );
+    loop {
+        match puts.try_next().await {
+            Ok(Some(item)) => {
+                if sender.send(Ok(item)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                let _ = sender.send(Err(e)).await;
+                return;
+            }
+        }
     }
 }
