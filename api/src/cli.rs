@@ -316,7 +316,7 @@ mod tests {
             .to_string();
         assert!(error.contains("events:delete"), "{error}");
         assert!(
-            error.contains("events:write, events:read, admin"),
+            error.contains("events:write, events:read, exports:write, admin"),
             "{error}"
         );
     }
