@@ -21,12 +21,13 @@ help:
 		printf "  make %-22s %s\n", p[1], substr($$0, length(p[1]) + 3); next } \
 		/^## / { sub(/^## /, ""); printf "  %-27s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
-## run: migrate, then the API and a worker together, plus the provider fetcher when a provider
-## is configured (Ctrl-C stops all)
+## run: migrate, then the API, a worker and an exporter together, plus the provider fetcher
+## when a provider is configured (Ctrl-C stops all)
 run: migrate build
 	@trap 'kill 0' INT TERM; \
 	$(BIN)/eye-api serve & \
 	$(BIN)/eye-worker & \
+	$(BIN)/eye-exporter & \
 	if $(FETCH_CONFIGURED); then $(BIN)/eye-fetcher & \
 	else echo "make run: eye-fetcher not started: no provider configured" \
 		"(set EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE)" >&2; fi; \
@@ -73,8 +74,10 @@ loadtest:
 bench:
 	bench/bench.sh
 
-## test: unit tests and integration tests against the real PostgreSQL and RabbitMQ
+## test: unit tests and integration tests against the real PostgreSQL and RabbitMQ (and a moto
+## S3 server the export tests start, installed from PyPI by scripts/moto.sh)
 test:
+	scripts/moto.sh >/dev/null
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 

@@ -53,6 +53,15 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseSettings,
     },
+    /// Export stored records as gzip JSON chunks and a descriptor, to S3 or a folder.
+    Export {
+        #[command(subcommand)]
+        command: eye_exporter::cli::ExportCommand,
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[command(flatten)]
+        s3: eye_exporter::S3Settings,
+    },
     /// Print the OpenAPI document (what `make openapi` writes to api/openapi.json).
     Openapi,
     /// Re-submit refused events through the queue with their original ids (after fixing a
@@ -202,6 +211,11 @@ pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
             apps::create_app(&db, &args.app, None, (None, None)).await?;
             issue(&db, &args).await?;
         }
+        Command::Export {
+            command,
+            database,
+            s3,
+        } => eye_exporter::cli::run(database.connect().await?, s3, command).await?,
         Command::Replay {
             event_ids,
             validator,
@@ -391,7 +405,7 @@ mod tests {
             .to_string();
         assert!(error.contains("events:delete"), "{error}");
         assert!(
-            error.contains("events:write, events:read, events:erase, admin"),
+            error.contains("events:write, events:read, events:erase, exports:write, admin"),
             "{error}"
         );
     }

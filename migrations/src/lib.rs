@@ -13,6 +13,7 @@ mod m20261125_210000_dead_letter_warnings;
 mod m20261126_000001_search_covering_index;
 mod m20261127_100000_dead_letters_poisoned;
 mod m20261203_160000_console;
+mod m20261203_170000_exports;
 mod m20261203_190000_erasures;
 
 /// Applies the migrations in order.
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_search_covering_index::Migration),
             Box::new(m20261127_100000_dead_letters_poisoned::Migration),
             Box::new(m20261203_160000_console::Migration),
+            Box::new(m20261203_170000_exports::Migration),
             Box::new(m20261203_190000_erasures::Migration),
         ]
     }

@@ -8,6 +8,7 @@ mod apps;
 mod broker;
 mod provider;
 mod proxy;
+mod s3;
 mod worker;
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use provider::{
     FIXTURES, ProviderSim, Reply, feed, fixture, free_local_addr, generated_feed, plan_xml,
 };
 pub use proxy::BrokerProxy;
+pub use s3::{MotoServer, S3Outage, StoredObject};
 pub use worker::{TestWorker, WorkerProcess, built_binary};
 
 /// PostgreSQL server the tests use (database name is replaced per test).

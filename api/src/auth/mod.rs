@@ -23,6 +23,8 @@ pub const SCOPE_EVENTS_WRITE: &str = "events:write";
 pub const SCOPE_EVENTS_READ: &str = "events:read";
 /// Scope needed to erase an application's data (`/erasures`).
 pub const SCOPE_EVENTS_ERASE: &str = "events:erase";
+/// Scope needed to request and follow exports of the application's events.
+pub const SCOPE_EXPORTS_WRITE: &str = "exports:write";
 /// Scope that reads (and later manages) every application.
 pub const SCOPE_ADMIN: &str = "admin";
 
@@ -38,6 +40,9 @@ pub enum Scope {
     /// Erasures of the token's own application's data (`/erasures`).
     #[value(name = "events:erase")]
     EventsErase,
+    /// `POST /exports` and `GET /exports/{id}` for the token's own application's events.
+    #[value(name = "exports:write")]
+    ExportsWrite,
     /// Every scope, over every application.
     #[value(name = "admin")]
     Admin,
@@ -50,6 +55,7 @@ impl Scope {
             Scope::EventsWrite => SCOPE_EVENTS_WRITE,
             Scope::EventsRead => SCOPE_EVENTS_READ,
             Scope::EventsErase => SCOPE_EVENTS_ERASE,
+            Scope::ExportsWrite => SCOPE_EXPORTS_WRITE,
             Scope::Admin => SCOPE_ADMIN,
         }
     }

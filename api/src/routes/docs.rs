@@ -28,6 +28,8 @@ use crate::state::AppState;
         super::erasures::get_erasure,
         super::erasures::list_erasures,
         super::search::search,
+        super::exports::create_export,
+        super::exports::get_export,
         super::health::healthz,
         super::health::readyz,
     ),
@@ -37,6 +39,7 @@ use crate::state::AppState;
         (name = "events", description = "Sending and reading events"),
         (name = "erasure", description = "Erasing an application's events on request (scope `events:erase`)"),
         (name = "providers", description = "Events pulled from external providers"),
+        (name = "exports", description = "Feeds of stored records to S3 or a folder (gzip JSON chunks and a descriptor)"),
         (name = "health", description = "Liveness and readiness (metrics have their own listener, EYE_METRICS_ADDR)"),
     )
 )]

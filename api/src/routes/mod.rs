@@ -5,6 +5,7 @@ mod dead_letters;
 pub mod docs;
 mod erasures;
 mod events;
+mod exports;
 mod gate;
 mod health;
 pub mod metrics;
@@ -46,6 +47,7 @@ pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
         .merge(events::router())
         .merge(batch::router())
         .merge(reads)
+        .merge(exports::router())
         .merge(docs::router())
         .merge(health::router())
         .merge(search)

@@ -9,6 +9,7 @@ mod console;
 mod dead_letters;
 mod erasure;
 mod errors;
+mod export;
 mod health;
 mod ingest;
 mod isolation;
