@@ -2,6 +2,8 @@
 //! [`Topology`]. Producers and consumers both declare (idempotently), so either may start
 //! first.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -18,11 +20,48 @@ pub enum AmqpSetupError {
     Amqp(#[from] lapin::Error),
 }
 
-/// Connects within the configured timeout.
+/// Where the next connection of this process starts looking among the broker URLs: after a
+/// node fails, the next attempt begins with the node after it, so a process never sticks to
+/// a dead node while another answers.
+static NEXT_URL: AtomicUsize = AtomicUsize::new(0);
+
+/// Connects to the first broker URL that answers within the configured timeout, starting
+/// after the one this process used last (see [`AmqpSettings::urls`]); the last error if
+/// none does.
 pub async fn connect(settings: &AmqpSettings, name: &str) -> Result<Connection, AmqpSetupError> {
+    let urls = settings.urls();
+    let start = NEXT_URL.load(Ordering::Relaxed);
+    let mut last = None;
+    for k in 0..urls.len() {
+        let i = (start + k) % urls.len();
+        match connect_to(urls[i], settings, name).await {
+            Ok(connection) => {
+                // The next connection (after this one breaks) tries the following node first.
+                NEXT_URL.store(i + 1, Ordering::Relaxed);
+                if urls.len() > 1 {
+                    tracing::info!(node = i + 1, of = urls.len(), name, "connected to the broker");
+                }
+                return Ok(connection);
+            }
+            Err(e) => {
+                if urls.len() > 1 {
+                    tracing::warn!(node = i + 1, of = urls.len(), error = %e, "broker node unreachable; trying the next");
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or(AmqpSetupError::Timeout(settings.connect_timeout())))
+}
+
+async fn connect_to(
+    url: &str,
+    settings: &AmqpSettings,
+    name: &str,
+) -> Result<Connection, AmqpSetupError> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
     let timeout = settings.connect_timeout();
-    tokio::time::timeout(timeout, Connection::connect(settings.url.expose(), props))
+    tokio::time::timeout(timeout, Connection::connect(url, props))
         .await
         .map_err(|_| AmqpSetupError::Timeout(timeout))?
         .map_err(AmqpSetupError::from)
@@ -51,7 +90,7 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), lapin
         .queue_declare(
             topology.poison_queue.as_str().into(),
             durable_queue,
-            quorum_args(&[]),
+            quorum_args(topology, &[]),
         )
         .await?;
     channel
@@ -72,7 +111,7 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), lapin
             FieldTable::default(),
         )
         .await?;
-    let ingest_args = quorum_args(&[
+    let ingest_args = quorum_args(topology, &[
         ("x-delivery-limit", AMQPValue::LongLongInt(DELIVERY_LIMIT)),
         (
             "x-dead-letter-exchange",
@@ -101,12 +140,18 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), lapin
     Ok(())
 }
 
-fn quorum_args(extra: &[(&str, AMQPValue)]) -> FieldTable {
+fn quorum_args(topology: &Topology, extra: &[(&str, AMQPValue)]) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(
         ShortString::from("x-queue-type"),
         AMQPValue::LongString("quorum".into()),
     );
+    if let Some(size) = topology.quorum_size {
+        args.insert(
+            ShortString::from("x-quorum-initial-group-size"),
+            AMQPValue::LongInt(i32::from(size)),
+        );
+    }
     for (key, value) in extra {
         args.insert(ShortString::from(*key), value.clone());
     }

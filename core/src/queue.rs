@@ -24,6 +24,8 @@ pub struct Topology {
     pub poison_exchange: String,
     /// Durable quorum queue keeping those messages for an operator.
     pub poison_queue: String,
+    /// Replicas of each quorum queue when first declared; None: one on every cluster node.
+    pub quorum_size: Option<u16>,
 }
 
 impl Topology {
@@ -33,6 +35,15 @@ impl Topology {
             queue: format!("{namespace}.events.ingest"),
             poison_exchange: format!("{namespace}.events.poison"),
             poison_queue: format!("{namespace}.events.poison"),
+            quorum_size: None,
+        }
+    }
+
+    /// The same names, with quorum queues declared on `size` nodes.
+    pub fn with_quorum_size(self, size: Option<u16>) -> Self {
+        Self {
+            quorum_size: size,
+            ..self
         }
     }
 }

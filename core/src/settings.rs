@@ -12,7 +12,9 @@ use crate::secret::Secret;
 /// RabbitMQ connection and naming.
 #[derive(Debug, Clone, Args)]
 pub struct AmqpSettings {
-    /// AMQP URL of RabbitMQ (holds the password, so it is never logged).
+    /// AMQP URL of RabbitMQ, or several separated by commas (the nodes of a cluster): a
+    /// connection goes to the first that answers, the next one after a failure (holds the
+    /// password, so it is never logged).
     #[arg(
         id = "amqp_url",
         long = "amqp-url",
@@ -38,11 +40,32 @@ pub struct AmqpSettings {
         default_value_t = 5
     )]
     pub connect_timeout_secs: u64,
+    /// Replicas of a new quorum queue (`x-quorum-initial-group-size`); unset, RabbitMQ puts
+    /// one on every node of the cluster. Only a queue's first declaration uses it.
+    #[arg(
+        id = "amqp_quorum_size",
+        long = "amqp-quorum-size",
+        env = "EYE_AMQP_QUORUM_SIZE"
+    )]
+    pub quorum_size: Option<u16>,
 }
 
 impl AmqpSettings {
     pub fn topology(&self) -> Topology {
-        Topology::new(&self.namespace)
+        Topology::new(&self.namespace).with_quorum_size(self.quorum_size)
+    }
+
+    /// The broker URLs, in the order given (at least one: an empty setting gives `""`, which
+    /// fails at connect with the broker's own error).
+    pub fn urls(&self) -> Vec<&str> {
+        let urls: Vec<&str> = self
+            .url
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        if urls.is_empty() { vec![""] } else { urls }
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -134,4 +157,43 @@ pub struct TelemetrySettings {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        amqp: AmqpSettings,
+    }
+
+    fn amqp(args: &[&str]) -> AmqpSettings {
+        Wrapper::parse_from(std::iter::once("t").chain(args.iter().copied())).amqp
+    }
+
+    #[test]
+    fn one_url_is_one_broker() {
+        let a = amqp(&["--amqp-url", "amqp://u:p@h:5672/%2f"]);
+        assert_eq!(a.urls(), ["amqp://u:p@h:5672/%2f"]);
+    }
+
+    #[test]
+    fn commas_separate_the_nodes_of_a_cluster() {
+        let a = amqp(&["--amqp-url", "amqp://a:5701/%2f, amqp://a:5702/%2f,,amqp://a:5703/%2f"]);
+        assert_eq!(
+            a.urls(),
+            ["amqp://a:5701/%2f", "amqp://a:5702/%2f", "amqp://a:5703/%2f"]
+        );
+    }
+
+    #[test]
+    fn the_quorum_size_reaches_the_topology_only_when_set() {
+        assert_eq!(amqp(&[]).topology().quorum_size, None);
+        let a = amqp(&["--amqp-quorum-size", "3"]);
+        assert_eq!(a.topology().quorum_size, Some(3));
+    }
 }
