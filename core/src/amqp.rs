@@ -39,7 +39,12 @@ pub async fn connect(settings: &AmqpSettings, name: &str) -> Result<Connection, 
                 // The next connection (after this one breaks) tries the following node first.
                 NEXT_URL.store(i + 1, Ordering::Relaxed);
                 if urls.len() > 1 {
-                    tracing::info!(node = i + 1, of = urls.len(), name, "connected to the broker");
+                    tracing::info!(
+                        node = i + 1,
+                        of = urls.len(),
+                        name,
+                        "connected to the broker"
+                    );
                 }
                 return Ok(connection);
             }
@@ -111,20 +116,23 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), lapin
             FieldTable::default(),
         )
         .await?;
-    let ingest_args = quorum_args(topology, &[
-        ("x-delivery-limit", AMQPValue::LongLongInt(DELIVERY_LIMIT)),
-        (
-            "x-dead-letter-exchange",
-            AMQPValue::LongString(topology.poison_exchange.as_str().into()),
-        ),
-        // at-least-once dead-lettering needs reject-publish overflow; it keeps a message
-        // being moved to the poison queue from being lost on the way.
-        (
-            "x-dead-letter-strategy",
-            AMQPValue::LongString("at-least-once".into()),
-        ),
-        ("x-overflow", AMQPValue::LongString("reject-publish".into())),
-    ]);
+    let ingest_args = quorum_args(
+        topology,
+        &[
+            ("x-delivery-limit", AMQPValue::LongLongInt(DELIVERY_LIMIT)),
+            (
+                "x-dead-letter-exchange",
+                AMQPValue::LongString(topology.poison_exchange.as_str().into()),
+            ),
+            // at-least-once dead-lettering needs reject-publish overflow; it keeps a message
+            // being moved to the poison queue from being lost on the way.
+            (
+                "x-dead-letter-strategy",
+                AMQPValue::LongString("at-least-once".into()),
+            ),
+            ("x-overflow", AMQPValue::LongString("reject-publish".into())),
+        ],
+    );
     channel
         .queue_declare(topology.queue.as_str().into(), durable_queue, ingest_args)
         .await?;

@@ -183,10 +183,17 @@ mod tests {
 
     #[test]
     fn commas_separate_the_nodes_of_a_cluster() {
-        let a = amqp(&["--amqp-url", "amqp://a:5701/%2f, amqp://a:5702/%2f,,amqp://a:5703/%2f"]);
+        let a = amqp(&[
+            "--amqp-url",
+            "amqp://a:5701/%2f, amqp://a:5702/%2f,,amqp://a:5703/%2f",
+        ]);
         assert_eq!(
             a.urls(),
-            ["amqp://a:5701/%2f", "amqp://a:5702/%2f", "amqp://a:5703/%2f"]
+            [
+                "amqp://a:5701/%2f",
+                "amqp://a:5702/%2f",
+                "amqp://a:5703/%2f"
+            ]
         );
     }
 

@@ -1,7 +1,8 @@
 //! A TCP proxy in front of RabbitMQ that a test can freeze: bytes stop flowing both ways
 //! while the connections stay open, as with a broker that stalls (its confirms do not come),
-//! then flow again. Only what the test points at the proxy is affected: the shared broker
-//! itself is never touched.
+//! then flow again; or that a test can take down: its connections cut and new ones refused,
+//! as with a broker node that died, until it is restored. Only what the test points at the
+//! proxy is affected: the shared broker itself is never touched.
 
 use std::net::SocketAddr;
 
@@ -16,6 +17,7 @@ use crate::amqp_url;
 pub struct BrokerProxy {
     addr: SocketAddr,
     frozen: watch::Sender<bool>,
+    down: watch::Sender<bool>,
     accept: JoinHandle<()>,
 }
 
@@ -26,21 +28,37 @@ impl BrokerProxy {
         let addr = listener.local_addr().expect("proxy address");
         let upstream = authority(&amqp_url()).to_owned();
         let (frozen, _) = watch::channel(false);
+        let (down, _) = watch::channel(false);
         let flow = frozen.clone();
+        let alive = down.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if *alive.borrow() {
+                    continue; // dropped: the connection is refused
+                }
                 let Ok(broker) = TcpStream::connect(&upstream).await else {
                     continue;
                 };
                 let (client_read, client_write) = client.into_split();
                 let (broker_read, broker_write) = broker.into_split();
-                tokio::spawn(pump(client_read, broker_write, flow.subscribe()));
-                tokio::spawn(pump(broker_read, client_write, flow.subscribe()));
+                tokio::spawn(pump(
+                    client_read,
+                    broker_write,
+                    flow.subscribe(),
+                    alive.subscribe(),
+                ));
+                tokio::spawn(pump(
+                    broker_read,
+                    client_write,
+                    flow.subscribe(),
+                    alive.subscribe(),
+                ));
             }
         });
         Self {
             addr,
             frozen,
+            down,
             accept,
         }
     }
@@ -60,6 +78,17 @@ impl BrokerProxy {
     pub fn thaw(&self) {
         self.frozen.send_replace(false);
     }
+
+    /// Takes the "node" down: every connection through the proxy is cut and new ones are
+    /// closed at once, until [`Self::restore`].
+    pub fn cut(&self) {
+        self.down.send_replace(true);
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.down.send_replace(false);
+    }
 }
 
 impl Drop for BrokerProxy {
@@ -75,18 +104,22 @@ fn authority(url: &str) -> &str {
     rest.split('/').next().unwrap_or(rest)
 }
 
-/// Copies `from` to `to`, holding each chunk while the proxy is frozen. Ends with either side
-/// or when the proxy is dropped.
+/// Copies `from` to `to`, holding each chunk while the proxy is frozen. Ends with either side,
+/// when the proxy is cut (both halves dropped: the connection closes) or dropped.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut frozen: watch::Receiver<bool>,
+    mut down: watch::Receiver<bool>,
 ) {
     let mut chunk = vec![0; 16 * 1024];
     loop {
-        let n = match from.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        let n = tokio::select! {
+            _ = down.wait_for(|down| *down) => return,
+            read = from.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
         };
         if frozen.wait_for(|frozen| !frozen).await.is_err()
             || to.write_all(&chunk[..n]).await.is_err()

@@ -10,6 +10,7 @@ mod dead_letters;
 mod erasure;
 mod errors;
 mod export;
+mod failover;
 mod health;
 mod ingest;
 mod isolation;
