@@ -7,7 +7,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench bench-batch openapi fuzz chaos browser-test
+.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench bench-batch openapi fuzz chaos chaos-cluster run-cluster browser-test
 
 # A provider is configured when EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE is set, in the
 # environment or in .env (the binaries read both); without one, the fetcher would poll an
@@ -104,6 +104,16 @@ fuzz:
 ## exit on anything lost, doubled or undecodable). CHAOS_RATE, CHAOS_FAULT_EVERY: see the script.
 chaos:
 	scripts/chaos.sh
+
+## run-cluster: the scale-out shape: a 3-node RabbitMQ cluster (5701-5703), HAProxy on 8100 in
+## front of 2 api replicas, 2 workers, the fetcher if configured (Ctrl-C stops all)
+run-cluster:
+	scripts/run_cluster.sh
+
+## chaos-cluster: CHAOS_DURATION s (150) of load through HAProxy while an api replica, a worker
+## and RabbitMQ nodes fail (one, then two: no quorum); the ledger by id, blips per fault
+chaos-cluster:
+	scripts/chaos_cluster.sh
 
 ## lint: formatting and clippy, as before every commit
 lint:

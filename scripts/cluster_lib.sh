@@ -52,7 +52,7 @@ defaults
   timeout server 15s
   retries 2
   option redispatch
-  retry-on conn-failure empty-response
+  retry-on conn-failure
 frontend eye
   bind 127.0.0.1:$CLUSTER_HTTP_PORT
   default_backend apis

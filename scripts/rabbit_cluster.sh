@@ -15,6 +15,7 @@
 #   scripts/rabbit_cluster.sh start-node N   start node N again (it rejoins and catches up)
 #   scripts/rabbit_cluster.sh queues         queues with their members and leader
 #   scripts/rabbit_cluster.sh reset          stop, then delete target/cluster/ (fresh cluster)
+#   scripts/rabbit_cluster.sh ctl N ARGS...  rabbitmqctl ARGS against node N
 #
 # Settings: EYE_CLUSTER_DIR (state, default target/cluster), EYE_CLUSTER_AMQP_BASE (5700: node
 # N listens on BASE+N), EYE_CLUSTER_DIST_BASE (25700), EYE_CLUSTER_EPMD_PORT (4371).
@@ -204,5 +205,6 @@ case "${1:-}" in
     kill) kill_node "$(node_arg "${2:-}" kill)" ;;
     start-node) n=$(node_arg "${2:-}" start-node); start_node "$n"; wait_node "$n" ;;
     reset) stop; rm -rf "$STATE" ;;
-    *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    ctl) n=$(node_arg "${2:-}" ctl); shift 2; ctl "$n" "$@" ;;
+    *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
