@@ -20,5 +20,6 @@ mod promise;
 mod provider;
 mod publish;
 mod read;
+mod scale_out;
 mod storage_faults;
 mod worker;
