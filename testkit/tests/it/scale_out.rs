@@ -27,7 +27,11 @@ async fn an_event_sent_to_both_replicas_is_stored_once() {
     // Leave time for any second copy to land.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let stored: Vec<Uuid> = env.events().await.into_iter().map(|e| e.id).collect();
-    assert_eq!(stored.len(), ids.len(), "one row per id, whatever replica took it");
+    assert_eq!(
+        stored.len(),
+        ids.len(),
+        "one row per id, whatever replica took it"
+    );
     for id in &ids {
         assert!(stored.contains(id), "{id} stored");
     }
