@@ -110,7 +110,7 @@ chaos:
 run-cluster:
 	scripts/run_cluster.sh
 
-## chaos-cluster: CHAOS_DURATION s (150) of load through HAProxy while an api replica, a worker
+## chaos-cluster: CHAOS_DURATION s (240) of load through HAProxy while an api replica, a worker
 ## and RabbitMQ nodes fail (one, then two: no quorum); the ledger by id, blips per fault
 chaos-cluster:
 	scripts/chaos_cluster.sh

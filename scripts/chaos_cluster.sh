@@ -12,12 +12,14 @@
 # Then the ledger by id (non-zero exit on anything lost or doubled), the probe's own ledger,
 # and the longest run of refused probes around each fault:
 #   accepted=N stored=N refused=N lost=0 duplicated=0 undecodable=0
-# CHAOS_DURATION (150 s; at least 140 with the no-quorum phase), CHAOS_RATE (100 req/s),
+# The faults follow each other (a node's start takes 10-60 s on a loaded 2-core machine); the
+# no-quorum phase runs only if 75 s of load are left for it. CHAOS_DURATION (240 s),
+# CHAOS_NO_QUORUM_SECS (15), CHAOS_RATE (100 req/s),
 # CHAOS_USERS (20), CHAOS_KEEP=1 keeps the logs and the database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${CHAOS_DURATION:-150}
+DURATION=${CHAOS_DURATION:-240}
 RATE=${CHAOS_RATE:-100}
 USERS=${CHAOS_USERS:-20}
 NO_QUORUM=${CHAOS_NO_QUORUM:-1}
@@ -87,40 +89,37 @@ LOAD_PID=$!
 probe &
 PROBE_PID=$!
 
-at() { # at SECONDS: sleep until that second of the load
-  local wait=$(($1 - (SECONDS - START)))
-  [ "$wait" -gt 0 ] && sleep "$wait"
-  return 0
-}
+left() { echo $((DURATION - (SECONDS - START))); } # seconds of load left
 START=$SECONDS
-at 10
+sleep 10
 mark "fault: kill -9 api replica 0"
 kill -9 "${API_PIDS[0]}"
-at 15
+sleep 5
 api_start 0
 mark "api replica 0 started again"
-at 25
+sleep 8
 mark "fault: kill -9 worker 0"
 kill -9 "${WORKER_PIDS[0]}"
-at 27
+sleep 2
 worker_start 0
 mark "worker 0 started again"
-at 35
+sleep 8
 mark "fault: stop RabbitMQ node 2"
 scripts/rabbit_cluster.sh stop-node 2
-at 55
+sleep 15
 mark "RabbitMQ node 2 starting again"
 scripts/rabbit_cluster.sh start-node 2
 mark "RabbitMQ node 2 back"
-at 70
+sleep 10
 mark "fault: kill -9 RabbitMQ node 1"
 scripts/rabbit_cluster.sh kill 1
-at 85
+sleep 15
 mark "RabbitMQ node 1 starting again"
 scripts/rabbit_cluster.sh start-node 1
 mark "RabbitMQ node 1 back"
-if [ "$NO_QUORUM" = 1 ] && [ "$DURATION" -ge 140 ]; then
-  at 100
+# Two nodes down only with time left to come back under load (their starts take 10-60 s).
+if [ "$NO_QUORUM" = 1 ] && [ "$(left)" -ge $((NO_QUORUM_SECS + 60)) ]; then
+  sleep 10
   mark "fault: stop RabbitMQ nodes 2 and 3 (no quorum)"
   scripts/rabbit_cluster.sh stop-node 2 &
   other=$!
@@ -134,7 +133,10 @@ if [ "$NO_QUORUM" = 1 ] && [ "$DURATION" -ge 140 ]; then
   scripts/rabbit_cluster.sh start-node 3
   wait "$other" || true
   mark "RabbitMQ nodes 2 and 3 back"
+elif [ "$NO_QUORUM" = 1 ]; then
+  log "no time left for the no-quorum phase ($(left) s of load left): raise CHAOS_DURATION"
 fi
+[ "$(left)" -gt 0 ] || log "the faults outlasted the load: raise CHAOS_DURATION so recovery runs under load"
 scripts/rabbit_cluster.sh queues >"$WORK/queues" 2>&1 || true
 rc=0
 wait "$LOAD_PID" || rc=$?
@@ -147,14 +149,20 @@ mark "load over"
 grep -E '^(POST |note:|not accepted:|load done:)' "$WORK/loadtest.out" >&2 || true
 echo "ingest queue after the faults: $(grep "$ID.events.ingest" "$WORK/queues" || echo '?')"
 # The probe's own ledger: every 202 it got, stored once (the workers drained with the load).
-probe_accepted=$(awk '$2 == 202 && $3 != "" { print $3 }' "$WORK/probe" | sort -u | wc -l)
-probe_stored=$(psql "$DATABASE_URL" -Atc "select count(distinct id) from events where app_id = 'probe'")
-probe_rows=$(psql "$DATABASE_URL" -Atc "select count(*) from events where app_id = 'probe'")
-echo "probe: sent=$(wc -l <"$WORK/probe") accepted=$probe_accepted stored=$probe_stored rows=$probe_rows"
-[ "$probe_accepted" = "$probe_stored" ] && [ "$probe_rows" = "$probe_stored" ] || {
-  echo "probe ledger does not balance" >&2
-  rc=1
-}
+# A probe answered 503 ("may have been stored") or cut off may be stored too: not retried, it
+# is neither lost nor doubled.
+psql "$DATABASE_URL" -Atc "select id from events where app_id = 'probe'" >"$WORK/probe.stored"
+python3 - "$WORK/probe" "$WORK/probe.stored" <<'EOF' || rc=1
+import sys
+probes = [l.split(" ") for l in open(sys.argv[1]).read().splitlines()]
+accepted = {p[2] for p in probes if len(p) > 2 and p[1] == "202" and p[2]}
+rows = open(sys.argv[2]).read().split()
+lost = accepted - set(rows)
+doubled = len(rows) - len(set(rows))
+print(f"probe: sent={len(probes)} accepted={len(accepted)} stored={len(set(rows))} "
+      f"(of which answered 503 or cut: {len(set(rows) - accepted)}) lost={len(lost)} duplicated={doubled}")
+sys.exit(1 if lost or doubled else 0)
+EOF
 # The longest run of refused probes from each fault to the next phase.
 python3 - "$WORK/phases" "$WORK/probe" <<'EOF'
 import sys
