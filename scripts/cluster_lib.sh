@@ -22,7 +22,10 @@ install_haproxy() {
   echo "installing haproxy from Debian's packages" >&2
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y haproxy >&2
+  # A clean machine may have no package lists yet: update once, then try again.
+    $sudo apt-get -o DPkg::Lock::Timeout=600 install -y haproxy >&2 ||
+        { $sudo apt-get -o DPkg::Lock::Timeout=600 update >&2 &&
+            $sudo apt-get -o DPkg::Lock::Timeout=600 install -y haproxy >&2; }
 }
 
 api_start() { # api_start I (0 or 1)

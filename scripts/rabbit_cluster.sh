@@ -50,7 +50,10 @@ install() {
     echo "rabbit_cluster: installing rabbitmq-server from Debian's packages" >&2
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get -o DPkg::Lock::Timeout=600 install -y rabbitmq-server >&2
+    # A clean machine may have no package lists yet: update once, then try again.
+    $sudo apt-get -o DPkg::Lock::Timeout=600 install -y rabbitmq-server >&2 ||
+        { $sudo apt-get -o DPkg::Lock::Timeout=600 update >&2 &&
+            $sudo apt-get -o DPkg::Lock::Timeout=600 install -y rabbitmq-server >&2; }
 }
 
 # Writes node N's files and exports its environment: everything of its own, nothing read
