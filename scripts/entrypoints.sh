@@ -54,7 +54,7 @@ declare -A EXEMPT=(
   [bench-batch]="a release build and a minute of load: a measurement, not an entry point"
   [bench]="a release build (about 14 min on the 2-core VM) and minutes of load: a measurement, not an entry point"
   [run-cluster]="starts a three-node RabbitMQ cluster and HAProxy (minutes on the 2-core VM): make chaos-cluster runs the same shape (scripts/cluster_lib.sh) and checks it"
-  [chaos-cluster]="minutes of load and faults on a three-node RabbitMQ cluster: a measurement run by hand (README: Scale-out)"
+  [chaos-cluster]=".ci/run runs it as its own step (CHAOS_DURATION=150, without the no-quorum phase)"
   [test-clean]="drops every eye_test_* database and test-* queue, those of test runs in progress on a shared machine too"
 )
 CHECKED=" help migrate generatetoken openapi run loadtest runserver runworker lint "
