@@ -1,6 +1,7 @@
 //! The broker link: a supervisor task keeps one connection with a few confirm-mode channels
-//! and replaces it when it breaks. While there is none, publishing fails at once (the api's
-//! 503) instead of hanging. Shared by every producer: the api's group-commit publisher and
+//! and replaces it when it breaks, on the next broker address when several are configured
+//! (the nodes of a cluster, see [`amqp::connect`]). While there is none, publishing fails at
+//! once (the api's 503) instead of hanging. Shared by every producer: the api's group-commit publisher and
 //! the provider fetcher.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
