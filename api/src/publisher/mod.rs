@@ -256,6 +256,7 @@ mod tests {
             url: Secret::new("amqp://guest:guest@127.0.0.1:1/%2f".into()),
             namespace: "unit".into(),
             connect_timeout_secs: 1,
+            quorum_size: None,
         };
         let link = LinkSlot::start(nowhere, 1, "unit");
         let queued_bytes = Arc::new(ByteBudget::new(1000));
