@@ -49,7 +49,7 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> String {
 async fn home_of(db: &DatabaseConnection, id: Uuid) -> String {
     scalar(
         db,
-        &format!("SELECT string_agg(tableoid::regclass::text, ',') FROM events WHERE id = '{id}'"),
+        &format!("SELECT coalesce(string_agg(tableoid::regclass::text, ','), '') FROM events WHERE id = '{id}'"),
     )
     .await
 }

@@ -78,7 +78,8 @@ impl Store {
     pub async fn partitions(&self) -> Result<Vec<Partition>, DbErr> {
         Partition::find_by_statement(Statement::from_string(
             self.db.get_database_backend(),
-            "SELECT name, from_at, to_at, detach_pending FROM event_partitions ORDER BY from_at",
+            "SELECT name, from_at, to_at, detach_pending FROM event_partitions \
+             ORDER BY from_at NULLS FIRST",
         ))
         .all(&self.db)
         .await
