@@ -23,21 +23,19 @@ for db in old new; do
 done
 DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench_ins_old "$MIGRATE" up -n "$before" >/dev/null
 DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench_ins_new "$MIGRATE" up >/dev/null
-head='BEGIN;
+head="BEGIN;
 SELECT pg_advisory_xact_lock_shared(4242);
-SELECT erasure_id FROM erasure_tombstones WHERE (app_id, session_id) IN ((:app, gen_random_uuid()));'
+SELECT erasure_id FROM erasure_tombstones WHERE (app_id, session_id) IN (('bench', gen_random_uuid()));"
 rows="SELECT 'bench', gen_random_uuid(), gen_random_uuid(), 'page', 'view',
   '{\"host\": \"www.example.com\", \"path\": \"/a/b\"}'::jsonb, now(), 'http', now()
   FROM generate_series(1, $BATCH)"
 cols='(app_id, id, session_id, category, name, data, "timestamp", source, received_at)'
 cat >"$dir/old.sql" <<SQL
-\set app '''bench'''
 $head
 INSERT INTO events $cols $rows ON CONFLICT (app_id, id) DO NOTHING;
 COMMIT;
 SQL
 cat >"$dir/new.sql" <<SQL
-\set app '''bench'''
 $head
 INSERT INTO event_ids (app_id, id) SELECT 'bench', gen_random_uuid() FROM generate_series(1, $BATCH)
   ON CONFLICT DO NOTHING RETURNING app_id, id;
