@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Read-side benchmark: 1,000,000 events over 100 sessions and 20 types, then the session
+# Read-side benchmark: 10,000,000 events (ROWS) over 100 sessions and 20 types, stored over
+# 13 weekly partitions (bench/reads_seed.sql; seeding takes minutes, once), then the session
 # query and a filtered page under load (oha, 8 connections, 20 s each).
 # `bench/reads.sh` (release binaries; builds them if needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${BENCH_PORT:-8110}
 BIN=${CARGO_TARGET_DIR:-target}/release
-ROWS=${ROWS:-1000000}
+ROWS=${ROWS:-10000000}
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench_reads
 # Capacity is measured here, not quotas (README: rate limits).
 export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
@@ -17,20 +18,7 @@ cargo build --release -p eye-api -p eye-migrations
 have=$(psql -h 127.0.0.1 -U postgres eye_bench_reads -Atc "SELECT count(*) FROM events")
 if [ "$have" != "$ROWS" ]; then
   echo "loading $ROWS events"
-  psql -h 127.0.0.1 -U postgres eye_bench_reads -q <<SQL
-TRUNCATE events;
-INSERT INTO events (app_id, id, session_id, category, name, data, "timestamp", source, received_at)
-SELECT 'bench',
-       gen_random_uuid(),
-       ('00000000-0000-4000-8000-' || lpad(to_hex(i % 100), 12, '0'))::uuid,
-       'category ' || (i % 4),
-       'name ' || (i % 5),
-       jsonb_build_object('host', 'www.example.com', 'path', '/' || i),
-       timestamptz '2024-01-01' + (i || ' seconds')::interval,
-       'http', now()
-FROM generate_series(1, $ROWS) AS i;
-ANALYZE events;
-SQL
+  psql -h 127.0.0.1 -U postgres eye_bench_reads -q -v rows="$ROWS" -f bench/reads_seed.sql >/dev/null
 fi
 "$BIN/eye-api" serve >/dev/null 2>&1 & API=$!
 trap 'kill $API 2>/dev/null || true' EXIT

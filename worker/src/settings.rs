@@ -65,9 +65,38 @@ pub struct WorkerSettings {
     #[arg(long, env = "EYE_ERASURE_POLL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub erasure_poll_ms: u64,
+    /// Width of each new partition of `events`, in days (boundaries on multiples of it
+    /// from a Monday, so 7 is Monday to Monday). Wider: fewer partitions for a read to merge;
+    /// narrower: retention closer to its setting.
+    #[arg(long, env = "EYE_PARTITION_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub partition_days: u32,
+    /// Partitions of `events` exist at least this many days ahead, so inserts never meet a
+    /// missing one while a worker runs at least that often.
+    #[arg(long, env = "EYE_PARTITION_AHEAD_DAYS", default_value_t = 14,
+          value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub partition_ahead_days: u32,
+    /// Drop the partitions of `events` whose rows were all stored more than this many days
+    /// ago (whole partitions: rows stay up to EYE_PARTITION_DAYS longer). Unset: keep all.
+    #[arg(long, env = "EYE_RETENTION_DAYS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
+    /// Seconds between partition maintenance runs (the first at start).
+    #[arg(long, env = "EYE_PARTITION_MAINTENANCE_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub partition_maintenance_secs: u64,
 }
 
 impl WorkerSettings {
+    /// The partition layout and retention of `events`.
+    pub fn partition_policy(&self) -> crate::storage::partitions::Policy {
+        crate::storage::partitions::Policy {
+            width_days: self.partition_days,
+            ahead_days: self.partition_ahead_days,
+            retention_days: self.retention_days,
+        }
+    }
+
     pub fn batch_linger(&self) -> Duration {
         Duration::from_millis(self.batch_linger_ms)
     }

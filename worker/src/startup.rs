@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
 use crate::erasure;
+use crate::partitions;
 use crate::pipeline::Pipeline;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
@@ -43,6 +44,7 @@ impl Worker {
             consumer::run(&self.settings, self.pipeline, &self.store, &shutdown),
             consumer::run_poison(&self.settings, &self.store, &shutdown),
             erasure::run(&self.settings, &self.store, &shutdown),
+            partitions::run(&self.settings, &self.store, &shutdown),
         );
         tracing::info!("worker stopped");
     }

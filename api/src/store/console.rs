@@ -165,11 +165,15 @@ FROM l"#,
     .unwrap_or_default())
 }
 
-/// The planner's estimate of a table's rows (`pg_class.reltuples`): no `COUNT(*)` scans.
+/// The planner's estimate of a table's rows (`pg_class.reltuples`): no `COUNT(*)` scans. A
+/// partitioned table (`events`) has no estimate of its own: its partitions' are summed (a
+/// plain table is its own single leaf).
 pub async fn estimated_rows(db: &DatabaseConnection, table: &str) -> Result<i64, StoreError> {
     let row = db
         .query_one_raw(stmt(
-            "SELECT greatest(reltuples, 0)::int8 AS n FROM pg_class WHERE oid = $1::regclass",
+            "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::int8 AS n \
+             FROM pg_partition_tree($1::regclass) t JOIN pg_class c ON c.oid = t.relid \
+             WHERE t.isleaf",
             [table.into()],
         ))
         .await?;

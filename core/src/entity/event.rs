@@ -1,4 +1,5 @@
-//! A stored event (table `events`), unique on (application, event id).
+//! A stored event (table `events`, partitioned by `stored_at`), unique on (application,
+//! event id) through `event_ids` (a partitioned table's own keys must hold `stored_at`).
 
 // The entity derives expand to code that names the prelude's items unqualified: the one
 // place a sea-orm glob import is needed.

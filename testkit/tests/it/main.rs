@@ -15,6 +15,7 @@ mod health;
 mod ingest;
 mod isolation;
 mod migrate;
+mod partitions;
 mod poison;
 mod promise;
 mod provider;

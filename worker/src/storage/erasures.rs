@@ -112,10 +112,11 @@ impl Store {
                 values.extend([Value::from(time), Value::from(id)]);
                 (
                     "events",
-                    r#"app_id, id, "timestamp""#,
+                    r#"app_id, id, "timestamp", stored_at"#,
                     r#""timestamp", id"#,
                     format!(r#"("timestamp", id) > (${}, ${})"#, n + 1, n + 2),
-                    "t.app_id = d.app_id AND t.id = d.id",
+                    // With the partition key, each row is looked up in its own partition.
+                    "t.app_id = d.app_id AND t.id = d.id AND t.stored_at = d.stored_at",
                     "deleted_events",
                     r#"d."timestamp""#,
                 )

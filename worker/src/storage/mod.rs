@@ -5,21 +5,25 @@
 
 pub mod erasures;
 mod fault;
+pub mod partitions;
 pub mod plans;
 mod poisoned;
 mod projection;
 mod rows;
 mod tombstones;
 
+use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::ops::AddAssign;
 use std::sync::Arc;
 
 use eye_core::entity::{dead_letter, event};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, TransactionTrait,
-    TryInsertResult,
+    ActiveValue, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, Statement,
+    TransactionTrait, Value,
 };
+use uuid::Uuid;
 
 pub use fault::{Fault, classify};
 pub use poisoned::{Poisoned, Poisoning};
@@ -140,7 +144,7 @@ impl Store {
 
     /// Writes the verdicts' rows in one transaction, after the tombstones' check
     /// ([`tombstones::screen`]: the events of an erased session are left out and counted).
-    /// Events already stored are skipped (ON CONFLICT DO NOTHING on the primary key); a
+    /// Events already stored are skipped (their ids are in `event_ids` already); a
     /// refused event seen before bumps its dead letter's `attempts` and `last_seen` instead of
     /// adding a row. (Every batch is a transaction: the check must take the erasure lock in a
     /// statement before the insert's, see ARCHITECTURE.md, "Erasure".)
@@ -194,23 +198,80 @@ pub fn chunks<T>(mut rows: Vec<T>, size: usize) -> Vec<Vec<T>> {
     out
 }
 
-/// Inserts the events not stored yet (ON CONFLICT DO NOTHING); how many were new.
+/// Inserts the events not stored yet; how many were new. `events` is partitioned by
+/// `stored_at`, so its primary key cannot make an id unique on its own: each chunk first
+/// claims its ids in `event_ids` (`ON CONFLICT DO NOTHING RETURNING`: only the new ones come
+/// back), then inserts the rows of the claimed ids, in the caller's transaction. An id seen
+/// before, in whatever partition, claims nothing; so does the second copy of an id within
+/// the batch.
 async fn insert_events<C: ConnectionTrait>(
     db: &C,
     events: Vec<event::ActiveModel>,
 ) -> Result<u64, DbErr> {
     let mut stored = 0;
     for chunk in chunks(events, rows_per_statement::<event::Column>()) {
-        stored += match event::Entity::insert_many(chunk)
-            .on_conflict_do_nothing()
+        let mut fresh = claim_ids(db, &chunk).await?;
+        let new: Vec<event::ActiveModel> = chunk
+            .into_iter()
+            .filter(|row| fresh.remove(&event_key(row)))
+            .collect();
+        stored += event::Entity::insert_many(new)
             .exec_without_returning(db)
-            .await?
-        {
-            TryInsertResult::Inserted(n) => n,
-            TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
-        };
+            .await?;
     }
     Ok(stored)
+}
+
+/// The (application, id) of an event row.
+fn event_key(row: &event::ActiveModel) -> (String, Uuid) {
+    let app = match &row.app_id {
+        ActiveValue::Set(a) | ActiveValue::Unchanged(a) => a.clone(),
+        ActiveValue::NotSet => String::new(),
+    };
+    let id = match row.id {
+        ActiveValue::Set(id) | ActiveValue::Unchanged(id) => id,
+        ActiveValue::NotSet => Uuid::nil(),
+    };
+    (app, id)
+}
+
+/// Inserts the rows' (application, id) into `event_ids`; the keys that were not there yet.
+async fn claim_ids<C: ConnectionTrait>(
+    db: &C,
+    rows: &[event::ActiveModel],
+) -> Result<HashSet<(String, Uuid)>, DbErr> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut values = Vec::with_capacity(rows.len() * 2);
+    let mut sql = String::with_capacity(40 + rows.len() * 16);
+    sql.push_str("INSERT INTO event_ids (app_id, id) VALUES ");
+    for (i, row) in rows.iter().enumerate() {
+        let (app, id) = event_key(row);
+        if i > 0 {
+            sql.push(',');
+        }
+        let _ = write!(sql, "(${}, ${})", 2 * i + 1, 2 * i + 2);
+        values.push(Value::from(app));
+        values.push(Value::from(id));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING app_id, id");
+    let found = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await?;
+    found
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String>("", "app_id")?,
+                r.try_get::<Uuid>("", "id")?,
+            ))
+        })
+        .collect()
 }
 
 /// Upserts dead letters: a refused event seen before bumps `attempts` and `last_seen`.
