@@ -9,6 +9,7 @@ use crate::erasure;
 use crate::pipeline::Pipeline;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
+use crate::storage::json_records::JsonRecordProjection;
 use crate::storage::plans::PlanProjection;
 use crate::validation::{Registry, default_rules};
 
@@ -31,7 +32,10 @@ impl Worker {
         let db = settings.database.connect().await?;
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators)),
-            store: Store::new(db, vec![Arc::new(PlanProjection)]),
+            store: Store::new(
+                db,
+                vec![Arc::new(PlanProjection), Arc::new(JsonRecordProjection)],
+            ),
             settings,
         })
     }

@@ -13,6 +13,7 @@ mod export;
 mod health;
 mod ingest;
 mod isolation;
+mod json_provider;
 mod migrate;
 mod poison;
 mod promise;

@@ -5,6 +5,7 @@
 
 pub mod erasures;
 mod fault;
+pub mod json_records;
 pub mod plans;
 mod poisoned;
 mod projection;
