@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
 pub(crate) struct RecordsQuery {
     /// Only the records belonging to this parent (a comment's `postId`).
     #[serde(default, deserialize_with = "params::text")]
-    #[param(min_length = 1, max_length = 128)]
+    #[param(min_length = 1)]
     parent: Option<String>,
     /// `true` to list records gone from the remote too (marked `removed`).
     #[serde(default, deserialize_with = "flag")]
