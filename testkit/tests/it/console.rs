@@ -360,8 +360,13 @@ async fn the_plans_page_shows_each_providers_fetch_history_and_circuit_and_json_
     browser.sign_in(&admin_token()).await;
     let (status, _, page) = browser.get("/admin/plans").await;
     assert_eq!(status, 200);
-    let history = &page[page.find(r#"id="fetch-history""#).expect("the history section")..];
-    assert!(history.contains("json") && history.contains("circuit open"), "{history}");
+    let history = &page[page
+        .find(r#"id="fetch-history""#)
+        .expect("the history section")..];
+    assert!(
+        history.contains("json") && history.contains("circuit open"),
+        "{history}"
+    );
     assert!(history.contains("2 failed in a row"), "{history}");
     assert_eq!(history.matches(r#"class="outcome-failed""#).count(), 2);
     assert_eq!(history.matches(r#"class="outcome-ok""#).count(), 1);
@@ -371,8 +376,13 @@ async fn the_plans_page_shows_each_providers_fetch_history_and_circuit_and_json_
         .get("/admin/records?provider=json&resource=comments")
         .await;
     assert_eq!(status, 200);
-    assert!(page.contains("comments") && page.contains("comment 8"), "{page}");
+    assert!(
+        page.contains("comments") && page.contains("comment 8"),
+        "{page}"
+    );
     assert_eq!(page.matches("<td>present</td>").count(), 8);
-    let (status, _, _) = browser.get("/admin/records?provider=json&resource=posts&after=%21").await;
+    let (status, _, _) = browser
+        .get("/admin/records?provider=json&resource=posts&after=%21")
+        .await;
     assert_eq!(status, 400);
 }

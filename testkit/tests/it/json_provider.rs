@@ -319,3 +319,43 @@ async fn a_503_or_malformed_json_loses_nothing_and_the_circuit_opens_then_refuse
     let last = env.fetch_cycles("json").await.pop().expect("a cycle");
     assert!(last.error.expect("error").starts_with("circuit_open"));
 }
+
+/// The bench figure of the README: one pass over 10,000 generated posts (all new), then an
+/// unchanged pass, timed at the fetcher (fetch, parse, hash probe, confirmed publish, hash
+/// upsert). `cargo test -p eye-testkit --test it json_pass_bench -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a measurement; run it by hand"]
+async fn json_pass_bench() {
+    let n: usize = std::env::var("BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let env = TestEnv::new().await;
+    let _worker = env.spawn_worker().await;
+    let sim = JsonApiSim::empty().await;
+    let posts = (1..=n)
+        .map(|i| json!({"userId": i % 10 + 1, "id": i, "title": format!("post {i}"), "body": "lorem ipsum dolor sit amet ".repeat(8)}))
+        .collect();
+    sim.set("posts", posts);
+    let mut fetcher = env
+        .json_fetcher(&sim.url(), &["--resources", "posts"])
+        .await;
+    let started = std::time::Instant::now();
+    let first = fetcher.run_once().await.expect("first pass");
+    let first_took = started.elapsed();
+    assert_eq!(first.changed, n);
+    let stored = env
+        .wait_for_events(n as u64, Duration::from_secs(300))
+        .await;
+    let stored_took = started.elapsed();
+    let started = std::time::Instant::now();
+    let second = fetcher.run_once().await.expect("unchanged pass");
+    let second_took = started.elapsed();
+    assert_eq!((second.changed, second.removed), (0, 0));
+    println!(
+        "json pass over {n} records: first (all new) {first_took:?} = {:.0} records/s published; \
+         all {stored} stored after {stored_took:?}; unchanged pass {second_took:?} = {:.0} records/s",
+        n as f64 / first_took.as_secs_f64(),
+        n as f64 / second_took.as_secs_f64()
+    );
+}
