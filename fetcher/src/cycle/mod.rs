@@ -245,11 +245,11 @@ impl Fetcher {
             Err(FeedError::Read(message)) => (None, Some(FetchError::Body(message))),
             Err(e) => {
                 tracing::warn!(provider = %self.name, %url, error = %e, "document not read to its end");
-                let reason = match &listing.resource {
-                    None => format!("document: {e}"),
-                    Some(_) => format!("document {url}: {e}"),
+                let (error, reason) = match &listing.resource {
+                    None => (e.to_string(), format!("document: {e}")),
+                    Some(_) => (format!("{url}: {e}"), format!("document {url}: {e}")),
                 };
-                cycle.report.document_error = Some(reason.clone());
+                cycle.report.document_error = Some(error);
                 cycle.add(Record::Rejected(Rejected::new(
                     listing.resource.as_deref(),
                     None,
