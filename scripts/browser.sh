@@ -29,7 +29,7 @@ command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteract
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
 export EYE_AMQP_NAMESPACE=browser-$$ EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1))
-cargo build -q -p eye-api -p eye-worker -p eye-migrations --bins
+cargo build -q -p eye-api -p eye-worker -p eye-fetcher -p eye-migrations --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 "$BIN/eye-migrate" up >/dev/null
 
@@ -40,8 +40,18 @@ grep -q 'mode = "off"' "$WORK/lenient.toml"
 export EYE_WORKER_PIDFILE=$WORK/worker.pid EYE_WORKER_LOG=$TARGET_DIR/browser-worker.log
 "$BIN/eye-api" serve >"$TARGET_DIR/browser-api.log" 2>&1 & API=$!
 EYE_RULES_FILE=rules.toml "$BIN/eye-worker" >"$EYE_WORKER_LOG" 2>&1 & echo $! >"$EYE_WORKER_PIDFILE"
+# A JSON provider for the "Provider plans" history and the "JSON records" page: the
+# JSONPlaceholder-shaped fixtures served by python's http.server as /posts, /comments, /users,
+# pulled every 2 s by eye-fetcher (adapter json).
+mkdir "$WORK/json"
+for r in posts comments users; do cp "testkit/tests/fixtures/jsonplaceholder/$r.json" "$WORK/json/$r"; done
+JSON_PORT=$(free_port)
+python3 -m http.server "$JSON_PORT" --bind 127.0.0.1 --directory "$WORK/json" >/dev/null 2>&1 & JSON_API=$!
+EYE_FETCH_PROVIDER=json EYE_FETCH_URL=http://127.0.0.1:$JSON_PORT EYE_FETCH_INTERVAL_SECS=2 \
+  EYE_FETCH_MIN_GAP_MS=0 EYE_FETCH_METRICS_ADDR=127.0.0.1:0 \
+  "$BIN/eye-fetcher" >"$TARGET_DIR/browser-fetcher.log" 2>&1 & FETCHER=$!
 cleanup() {
-  kill $API "$(cat "$EYE_WORKER_PIDFILE")" 2>/dev/null || true
+  kill $API "$(cat "$EYE_WORKER_PIDFILE")" $FETCHER $JSON_API 2>/dev/null || true
   rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 || true
   rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.poison" >/dev/null 2>&1 || true
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null || true

@@ -28,6 +28,12 @@ const TOUCH_UNCHANGED: &str = "UPDATE provider_plans p SET last_seen = $2 \
        AND p.provider = h.provider AND p.base_plan_id = h.base_plan_id \
        AND p.plan_id = h.plan_id AND p.content_hash = h.content_hash AND p.last_seen < $2";
 
+/// The records of a JSON provider's resource ($2: kept in `base_plan_id`, the remote id in
+/// `plan_id`) not seen since $3 and not removed yet; rejections are kept apart.
+const UNSEEN: &str = "SELECT plan_id, content_hash FROM provider_plan_hashes \
+     WHERE provider = $1 AND base_plan_id = $2 AND last_seen < $3 \
+       AND content_hash <> 'removed' AND plan_id NOT LIKE 'rejected:%'";
+
 /// (base plan id, plan id): a plan's key within its provider.
 pub type PlanKey = (String, String);
 
@@ -67,6 +73,31 @@ impl HashStore {
                         row.try_get("", "base_plan_id")?,
                         row.try_get("", "plan_id")?,
                     ),
+                    row.try_get("", "content_hash")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The (remote id, last hash) of the records of `resource` not seen since `since`.
+    pub async fn unseen(
+        &self,
+        provider: &str,
+        resource: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, DbErr> {
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                UNSEEN,
+                [provider.into(), resource.into(), since.into()],
+            ))
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("", "plan_id")?,
                     row.try_get("", "content_hash")?,
                 ))
             })

@@ -5,6 +5,7 @@
 
 pub mod cycle;
 pub mod hashes;
+pub mod history;
 pub mod http;
 pub mod monitoring;
 pub mod provider;

@@ -2,7 +2,9 @@
 //! (`/metrics`): `eye_fetch_plans_changed_total{provider}` (booked by the cycle),
 //! `eye_fetch_failures_total{provider,reason}` (cycles that failed, by [`CycleError::reason`],
 //! and documents not read to their end, `document`) and `eye_fetch_circuit_open{provider}`
-//! (1 while the circuit keeps the provider from being called, 0 once it is closed).
+//! (1 while the circuit keeps the provider from being called, 0 once it is closed);
+//! `eye_fetch_records_removed_total{provider}` (a JSON provider's records gone from the remote,
+//! booked by the cycle). Each cycle is also recorded in `fetch_cycles` ([`crate::history`]).
 
 use std::net::SocketAddr;
 

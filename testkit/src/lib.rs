@@ -6,6 +6,7 @@
 mod api;
 mod apps;
 mod broker;
+mod json_api;
 mod provider;
 mod proxy;
 mod s3;
@@ -23,8 +24,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use api::{TestApi, jwt, seed_event, token_for};
+pub use json_api::{Fault, JsonApiSim, json_fixture};
 pub use provider::{
-    FIXTURES, ProviderSim, Reply, feed, fixture, free_local_addr, generated_feed, plan_xml,
+    FIXTURES, FetchCycle, ProviderSim, Reply, feed, fixture, free_local_addr, generated_feed,
+    plan_xml,
 };
 pub use proxy::BrokerProxy;
 pub use s3::{MotoServer, S3Outage, StoredObject};

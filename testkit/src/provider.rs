@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eye_core::entity::{provider_plan, provider_plan_hash};
+use eye_core::entity::{json_record, provider_plan, provider_plan_hash};
 use sea_orm::{EntityTrait, QueryOrder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -33,6 +33,18 @@ pub fn free_local_addr() -> SocketAddr {
 /// A fixture's bytes.
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// One recorded fetch cycle (`fetch_cycles`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchCycle {
+    pub outcome: String,
+    pub records: i64,
+    pub changed: i64,
+    pub removed: i64,
+    pub rejected: i64,
+    pub error: Option<String>,
+    pub circuit_open: bool,
 }
 
 /// One answer of the simulated provider.
@@ -251,6 +263,66 @@ impl TestEnv {
         eye_fetcher::Fetcher::build(self.fetcher_settings(url, extra))
             .await
             .expect("build fetcher")
+    }
+
+    /// A fetcher of the `json` adapter for this env, pointed at `url` (the API's base).
+    pub async fn json_fetcher(&self, url: &str, extra: &[&str]) -> eye_fetcher::Fetcher {
+        let mut args = vec!["--provider", "json"];
+        args.extend_from_slice(extra);
+        self.fetcher(url, &args).await
+    }
+
+    /// The JSON provider records' read model: (resource, remote id, model), sorted.
+    pub async fn json_records(&self) -> Vec<json_record::Model> {
+        let mut rows = json_record::Entity::find()
+            .all(&self.db)
+            .await
+            .expect("read json records");
+        rows.sort_by(|a, b| (&a.resource, &a.remote_id).cmp(&(&b.resource, &b.remote_id)));
+        rows
+    }
+
+    /// Polls the JSON records until `ready` holds or `within` passes; returns the last read.
+    pub async fn wait_for_json_records(
+        &self,
+        within: Duration,
+        ready: impl Fn(&[json_record::Model]) -> bool,
+    ) -> Vec<json_record::Model> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let rows = self.json_records().await;
+            if ready(&rows) || tokio::time::Instant::now() > deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The fetcher's recorded cycles of `provider`, oldest first: (outcome, records,
+    /// changed, removed, rejected, error, circuit open).
+    pub async fn fetch_cycles(&self, provider: &str) -> Vec<FetchCycle> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT outcome, records, changed, removed, rejected, error, circuit_open \
+                 FROM fetch_cycles WHERE provider = $1 ORDER BY id",
+                [provider.into()],
+            ))
+            .await
+            .expect("read fetch cycles");
+        rows.iter()
+            .map(|r| FetchCycle {
+                outcome: r.try_get("", "outcome").expect("outcome"),
+                records: r.try_get("", "records").expect("records"),
+                changed: r.try_get("", "changed").expect("changed"),
+                removed: r.try_get("", "removed").expect("removed"),
+                rejected: r.try_get("", "rejected").expect("rejected"),
+                error: r.try_get("", "error").expect("error"),
+                circuit_open: r.try_get("", "circuit_open").expect("circuit_open"),
+            })
+            .collect()
     }
 
     /// The plan read model, by start time.

@@ -204,7 +204,25 @@ try {
   await shot(page, "overview");
   await page.goto(`${BASE}/admin/plans`);
   check((await page.locator("#plans").count()) === 1, "the provider plans page renders");
+  // The fetcher (adapter json, pulling the fixtures every 2 s) records each cycle.
+  await until("a recorded fetch cycle", async () => {
+    await page.goto(`${BASE}/admin/plans`);
+    return (await page.locator("#fetch-history .cycles tbody tr.outcome-ok").count()) >= 1;
+  });
+  const history = await page.textContent("#fetch-history");
+  check(history.includes("json") && history.includes("circuit closed"), "the fetch history shows the provider and its circuit");
   await shot(page, "plans");
+
+  // JSON records: the resources with their counts, then one resource's records.
+  await until("the imported JSON records", async () => {
+    await page.goto(`${BASE}/admin/records`);
+    return (await page.locator("#resources tbody tr").count()) === 3;
+  });
+  await page.click("#resources a:text('posts')");
+  await page.waitForURL(/resource=posts/);
+  check((await page.locator("#records tbody tr").count()) === 5, "the posts' records are listed");
+  check((await page.textContent("#records")).includes("post 1 title"), "with their content");
+  await shot(page, "records");
 
   // Sign out: the session is over.
   await page.click("header .signout button");

@@ -10,6 +10,7 @@ use crate::partitions;
 use crate::pipeline::Pipeline;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
+use crate::storage::json_records::JsonRecordProjection;
 use crate::storage::plans::PlanProjection;
 use crate::validation::{Registry, default_rules};
 
@@ -32,7 +33,10 @@ impl Worker {
         let db = settings.database.connect().await?;
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators)),
-            store: Store::new(db, vec![Arc::new(PlanProjection)]),
+            store: Store::new(
+                db,
+                vec![Arc::new(PlanProjection), Arc::new(JsonRecordProjection)],
+            ),
             settings,
         })
     }

@@ -57,6 +57,11 @@ pub const NAV: &[NavItem] = &[
         path: "/admin/plans",
         title: "Provider plans",
     },
+    NavItem {
+        key: "records",
+        path: "/admin/records",
+        title: "JSON records",
+    },
 ];
 
 /// Every console route.

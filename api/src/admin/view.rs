@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("statuses.html", include_str!("templates/statuses.html")),
     ("apps.html", include_str!("templates/apps.html")),
     ("plans.html", include_str!("templates/plans.html")),
+    ("records.html", include_str!("templates/records.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

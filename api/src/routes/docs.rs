@@ -28,6 +28,9 @@ use crate::state::AppState;
         super::erasures::get_erasure,
         super::erasures::list_erasures,
         super::search::search,
+        super::records::list_records,
+        super::records::get_record,
+        super::records::child_records,
         super::exports::create_export,
         super::exports::get_export,
         super::health::healthz,
@@ -38,7 +41,7 @@ use crate::state::AppState;
     tags(
         (name = "events", description = "Sending and reading events"),
         (name = "erasure", description = "Erasing an application's events on request (scope `events:erase`)"),
-        (name = "providers", description = "Events pulled from external providers"),
+        (name = "providers", description = "Events pulled from external providers, and a JSON provider's imported records"),
         (name = "exports", description = "Feeds of stored records to S3 or a folder (gzip JSON chunks and a descriptor)"),
         (name = "health", description = "Liveness and readiness (metrics have their own listener, EYE_METRICS_ADDR)"),
     )

@@ -10,7 +10,9 @@ pub mod cursor;
 pub mod dead_letters;
 pub mod erasures;
 pub mod events;
+pub mod fetch_history;
 pub mod health;
+pub mod json_records;
 pub mod plans;
 
 use std::time::Duration;

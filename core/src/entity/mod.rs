@@ -4,6 +4,7 @@
 pub mod application;
 pub mod dead_letter;
 pub mod event;
+pub mod json_record;
 pub mod provider_plan;
 pub mod provider_plan_hash;
 pub mod token;

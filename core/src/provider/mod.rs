@@ -5,6 +5,7 @@
 //! keeps plans in its read model.
 
 pub mod fields;
+pub mod item;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use crate::{Envelope, Event, Source};
 use fields::{MAX_ID_BYTES, MAX_REASON_BYTES, printable};
+pub use item::{ITEM_NAME, ItemRecord, REMOVED_HASH, REMOVED_NAME};
 
 /// Category of every provider event.
 pub const CATEGORY: &str = "provider";
@@ -23,12 +25,14 @@ pub const PLAN_NAME: &str = "plan";
 pub const REJECTED_NAME: &str = "rejected";
 
 /// Namespace of the provider UUIDv5s (plan ids and event ids).
-const NAMESPACE: Uuid = Uuid::from_u128(0x6a1c_3f0e_2b7d_4c55_9e8a_0d4f_5b6c_7e21);
+pub(crate) const NAMESPACE: Uuid = Uuid::from_u128(0x6a1c_3f0e_2b7d_4c55_9e8a_0d4f_5b6c_7e21);
 
 /// One parsed item of a feed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Plan(PlanRecord),
+    /// A record of a JSON API provider (or its removal).
+    Item(ItemRecord),
     Rejected(Rejected),
 }
 
@@ -176,7 +180,7 @@ pub fn event_uuid(provider: &str, base_plan_id: &str, plan_id: &str, hash: &str)
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {
         let _ = write!(s, "{b:02x}");
@@ -200,6 +204,21 @@ pub fn to_envelope(provider: &str, record: &Record, fetched_at: DateTime<Utc>) -
             data.insert("content_hash".into(), hash.clone().into());
             let id = event_uuid(provider, &plan.base_plan_id, &plan.plan_id, &hash);
             (id, plan.stable_id(provider), PLAN_NAME, data)
+        }
+        Record::Item(item) => {
+            let mut data = to_map(item);
+            data.insert("content_hash".into(), item.content_hash().into());
+            let name = if item.removed {
+                REMOVED_NAME
+            } else {
+                ITEM_NAME
+            };
+            (
+                item.event_id(provider),
+                item.stable_id(provider),
+                name,
+                data,
+            )
         }
         Record::Rejected(rejected) => {
             let data = to_map(rejected);

@@ -128,9 +128,21 @@ impl HttpFetcher {
         self.open_until.is_some()
     }
 
+    /// Failed fetches in a row (0 after a success).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
     /// Asks for the document, retrying what may pass, unless the circuit is open: Ok is a
     /// successful answer whose body the caller streams, then reports with [`Self::settle`].
     pub async fn fetch(&mut self) -> Result<reqwest::Response, FetchError> {
+        let url = self.policy.url.clone();
+        self.fetch_from(&url).await
+    }
+
+    /// [`Self::fetch`] of another document of the provider (a JSON resource's page), under
+    /// the same rate limit, retries and circuit.
+    pub async fn fetch_from(&mut self, url: &str) -> Result<reqwest::Response, FetchError> {
         let now = Instant::now();
         if let Some(until) = self.open_until {
             if now < until {
@@ -142,7 +154,7 @@ impl HttpFetcher {
             // Half-open: one attempt decides.
             self.open_until = None;
         }
-        let result = self.fetch_with_retries().await;
+        let result = self.fetch_with_retries(url).await;
         // A success is booked only once the caller read the body (`settle`): a provider whose
         // bodies keep breaking off must still open the circuit.
         if let Err(e) = &result {
@@ -166,7 +178,7 @@ impl HttpFetcher {
         }
     }
 
-    async fn fetch_with_retries(&mut self) -> Result<reqwest::Response, FetchError> {
+    async fn fetch_with_retries(&mut self, url: &str) -> Result<reqwest::Response, FetchError> {
         // A half-open circuit gets one attempt, not a burst of retries.
         let retries = if self.failures >= self.policy.breaker_failures {
             0
@@ -180,7 +192,7 @@ impl HttpFetcher {
         );
         loop {
             self.pace().await;
-            match self.attempt().await {
+            match self.attempt(url).await {
                 Ok(body) => return Ok(body),
                 Err(e) if e.retryable() => match backoff.next() {
                     Some(pause) => {
@@ -204,7 +216,7 @@ impl HttpFetcher {
 
     /// One request, up to a successful status line and headers (within the timeout, which
     /// covers any redirects); the body is left to stream.
-    async fn attempt(&self) -> Result<reqwest::Response, FetchError> {
+    async fn attempt(&self, url: &str) -> Result<reqwest::Response, FetchError> {
         let timeout = self.policy.timeout;
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
@@ -215,7 +227,7 @@ impl HttpFetcher {
                 FetchError::Transport(causes(&e))
             }
         };
-        let response = tokio::time::timeout(timeout, self.client.get(&self.policy.url).send())
+        let response = tokio::time::timeout(timeout, self.client.get(url).send())
             .await
             .map_err(|_| FetchError::Timeout(timeout))?
             .map_err(transport)?;

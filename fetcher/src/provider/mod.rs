@@ -8,6 +8,7 @@
 
 mod capped;
 pub mod fever;
+pub mod json;
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -63,8 +64,42 @@ impl Default for Limits {
 /// What one parse produced, besides the records handed to the sink.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParseSummary {
+    /// Plans, or a JSON provider's records.
     pub plans: usize,
     pub rejected: usize,
+}
+
+/// The documents of one resource that a cycle reads: one, or page after page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The resource (a JSON provider's `posts`); None for a provider's one document. Records
+    /// of a resource read to its end and gone from it are marked removed.
+    pub resource: Option<String>,
+    pub url: String,
+    /// Records per page (`?_page=N&_limit=M`, pages from 1, until one comes back short);
+    /// 0: one document.
+    pub page_size: usize,
+}
+
+impl Listing {
+    /// The URL of page `page` (from 1).
+    pub fn page_url(&self, page: usize) -> String {
+        if self.page_size == 0 {
+            return self.url.clone();
+        }
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}_page={page}&_limit={}", self.url, self.page_size)
+    }
+}
+
+/// How a JSON API adapter is configured (the providers file's `resources`, `page_size` and
+/// `parents`; the XML adapter takes none).
+#[derive(Debug, Clone, Default)]
+pub struct AdapterOptions {
+    pub resources: Vec<String>,
+    pub page_size: usize,
+    /// Resource -> parent key, over JSONPlaceholder's defaults.
+    pub parents: std::collections::BTreeMap<String, String>,
 }
 
 /// One external provider: its name (the `provider:<name>` source) and its parser.
@@ -86,12 +121,47 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         limits: Limits,
         sink: &mut dyn FnMut(Record),
     ) -> Result<ParseSummary, FeedError>;
+
+    /// What one cycle reads, from the configured URL: by default that one document.
+    fn listings(&self, url: &str) -> Vec<Listing> {
+        vec![Listing {
+            resource: None,
+            url: url.to_owned(),
+            page_size: 0,
+        }]
+    }
+
+    /// Parses one page of a listing (by default, [`Provider::parse`]).
+    fn parse_page(
+        &self,
+        listing: &Listing,
+        body: &mut dyn BufRead,
+        limits: Limits,
+        sink: &mut dyn FnMut(Record),
+    ) -> Result<ParseSummary, FeedError> {
+        let _ = listing;
+        self.parse(body, limits, sink)
+    }
 }
 
 /// The providers this build knows, by name: the one place a new provider is registered.
 pub fn builtin(name: &str) -> Option<Arc<dyn Provider>> {
+    build(name, &AdapterOptions::default())
+}
+
+/// The adapter `name`, configured by `options` where it takes any.
+pub fn build(name: &str, options: &AdapterOptions) -> Option<Arc<dyn Provider>> {
     match name {
         "fever" => Some(Arc::new(fever::Fever)),
+        "json" => {
+            let mut json = json::JsonApi::default();
+            if !options.resources.is_empty() {
+                json.resources = options.resources.clone();
+            }
+            json.page_size = options.page_size;
+            json.parents.extend(options.parents.clone());
+            Some(Arc::new(json))
+        }
         _ => None,
     }
 }

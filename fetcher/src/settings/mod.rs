@@ -10,7 +10,7 @@ mod providers_file;
 pub use providers_file::{ProviderConfig, parse_providers};
 
 use crate::http::FetchPolicy;
-use crate::provider::Limits;
+use crate::provider::{AdapterOptions, Limits};
 
 /// `eye-fetcher`: pulls each provider's feed on its interval and publishes what changed.
 #[derive(Debug, Clone, Parser)]
@@ -26,7 +26,8 @@ pub struct FetcherSettings {
     /// fetch several providers; without it, the one provider these settings describe.
     #[arg(long, env = "EYE_FETCH_PROVIDERS_FILE")]
     pub providers_file: Option<std::path::PathBuf>,
-    /// Which provider adapter reads the feed (`fever`); also the provider's name.
+    /// Which provider adapter reads the feed (`fever`, the XML feed; `json`, a JSON REST
+    /// API such as JSONPlaceholder); also the provider's name.
     #[arg(long, env = "EYE_FETCH_PROVIDER", default_value = "fever")]
     pub provider: String,
     /// The feed's URL.
@@ -36,6 +37,21 @@ pub struct FetcherSettings {
         default_value = "https://provider.code-challenge.feverup.com/api/events"
     )]
     pub url: String,
+    /// The `json` adapter's resources, each read at `<url>/<resource>` (comma-separated).
+    #[arg(
+        long,
+        env = "EYE_FETCH_RESOURCES",
+        value_delimiter = ',',
+        default_value = "posts,comments,users"
+    )]
+    pub resources: Vec<String>,
+    /// The `json` adapter's page size (`?_page=N&_limit=M`); 0 reads each resource whole.
+    #[arg(long, env = "EYE_FETCH_PAGE_SIZE", default_value_t = 0)]
+    pub page_size: usize,
+    /// The `json` adapter's parent keys by resource, over JSONPlaceholder's (providers file
+    /// only: `parents = { comments = "postId" }`).
+    #[arg(skip)]
+    pub parents: std::collections::BTreeMap<String, String>,
     /// Seconds between two fetches (from the start of one to the start of the next).
     #[arg(long, env = "EYE_FETCH_INTERVAL_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -101,6 +117,14 @@ impl FetcherSettings {
 
     pub fn publish_timeout(&self) -> Duration {
         Duration::from_millis(self.publish_timeout_ms)
+    }
+
+    pub fn adapter_options(&self) -> AdapterOptions {
+        AdapterOptions {
+            resources: self.resources.clone(),
+            page_size: self.page_size,
+            parents: self.parents.clone(),
+        }
     }
 
     pub fn limits(&self) -> Limits {

@@ -13,6 +13,14 @@
 //! adapter = "fever"           # the parser; defaults to the name
 //! url = "https://staging.example.com/api/events"
 //! timeout_ms = 3000
+//!
+//! [[provider]]
+//! name = "jsonplaceholder"
+//! adapter = "json"            # a JSON REST API: <url>/<resource>, each a JSON array
+//! url = "https://jsonplaceholder.typicode.com"
+//! resources = ["posts", "comments", "users"]
+//! page_size = 50              # ?_page=N&_limit=50 until a short page; 0: one request
+//! parents = { comments = "postId" }
 //! ```
 
 use std::collections::HashSet;
@@ -63,6 +71,9 @@ struct Entry {
     breaker_cooldown_secs: Option<u64>,
     max_bytes: Option<usize>,
     max_depth: Option<usize>,
+    resources: Option<Vec<String>>,
+    page_size: Option<usize>,
+    parents: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl FetcherSettings {
@@ -83,8 +94,21 @@ impl FetcherSettings {
 
     /// This provider under `name`, as the settings describe it, checked.
     fn provider_config(&self, name: &str) -> anyhow::Result<ProviderConfig> {
-        let adapter = provider::builtin(&self.provider)
+        let adapter = provider::build(&self.provider, &self.adapter_options())
             .ok_or_else(|| anyhow::anyhow!("unknown provider adapter {:?}", self.provider))?;
+        for resource in &self.resources {
+            let valid = !resource.is_empty()
+                && resource.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'/' || b == b'.'
+                })
+                && !resource.starts_with('/')
+                && !resource.contains("..")
+                && resource.len() <= 128;
+            anyhow::ensure!(
+                valid,
+                "{name}: resource {resource:?}: use a-z, A-Z, 0-9, -, _, . and / (a path under the url)"
+            );
+        }
         let valid_name = !name.is_empty()
             && name
                 .bytes()
@@ -157,7 +181,10 @@ pub fn parse_providers(
                 breaker_failures,
                 breaker_cooldown_secs,
                 max_bytes,
-                max_depth
+                max_depth,
+                resources,
+                page_size,
+                parents
             );
             s.provider_config(&entry.name)
         })
@@ -210,10 +237,47 @@ timeout_ms = 300
     }
 
     #[test]
+    fn a_json_provider_reads_its_resources_page_by_page() {
+        let text = r#"
+[[provider]]
+name = "placeholder"
+adapter = "json"
+url = "http://127.0.0.1:3000/"
+resources = ["posts", "comments"]
+page_size = 20
+parents = { posts = "authorId" }
+"#;
+        let providers = parse_providers(&defaults(), text).expect("valid");
+        let urls: Vec<_> = providers[0]
+            .adapter
+            .listings(&providers[0].policy.url)
+            .iter()
+            .map(|l| (l.resource.clone(), l.page_url(2)))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                (
+                    Some("posts".into()),
+                    "http://127.0.0.1:3000/posts?_page=2&_limit=20".into()
+                ),
+                (
+                    Some("comments".into()),
+                    "http://127.0.0.1:3000/comments?_page=2&_limit=20".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn mistakes_are_refused_with_their_reason() {
         let cases = [
             ("provider = []", "no [[provider]]"),
-            ("[[provider]]\nname = \"json\"", "unknown provider adapter"),
+            ("[[provider]]\nname = \"xml\"", "unknown provider adapter"),
+            (
+                "[[provider]]\nname = \"j\"\nadapter = \"json\"\nresources = [\"../x\"]",
+                "resource",
+            ),
             (
                 "[[provider]]\nname = \"Fever\"\nadapter = \"fever\"",
                 "use a-z",

@@ -159,6 +159,7 @@ async fn pages_refuse_without_a_session_and_the_session_cookie_is_strict() {
         "/admin/dead-letters",
         "/admin/apps",
         "/admin/plans",
+        "/admin/records",
     ] {
         let (status, location, _) = browser.get(path).await;
         assert_eq!((status, location.as_str()), (303, "/admin/login"), "{path}");
@@ -337,4 +338,51 @@ async fn a_disabled_application_is_enabled_again_from_the_console() {
         .post("/admin/apps/enable", &[("csrf", &csrf), ("app", "nobody")])
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_plans_page_shows_each_providers_fetch_history_and_circuit_and_json_records_are_listed()
+{
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker().await;
+    let sim = eye_testkit::JsonApiSim::start().await;
+    let mut fetcher = env.json_fetcher(&sim.url(), &[]).await;
+    fetcher.run_once().await.expect("a pass");
+    sim.fail_next(vec![eye_testkit::Fault::Status(503); 6]);
+    for _ in 0..2 {
+        fetcher.run_once().await.expect_err("503");
+    }
+    env.wait_for_json_records(Duration::from_secs(20), |r| r.len() == 16)
+        .await;
+
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&admin_token()).await;
+    let (status, _, page) = browser.get("/admin/plans").await;
+    assert_eq!(status, 200);
+    let history = &page[page
+        .find(r#"id="fetch-history""#)
+        .expect("the history section")..];
+    assert!(
+        history.contains("json") && history.contains("circuit open"),
+        "{history}"
+    );
+    assert!(history.contains("2 failed in a row"), "{history}");
+    assert_eq!(history.matches(r#"class="outcome-failed""#).count(), 2);
+    assert_eq!(history.matches(r#"class="outcome-ok""#).count(), 1);
+    assert!(history.contains("provider answered HTTP 503"), "{history}");
+
+    let (status, _, page) = browser
+        .get("/admin/records?provider=json&resource=comments")
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("comments") && page.contains("comment 8"),
+        "{page}"
+    );
+    assert_eq!(page.matches("<td>present</td>").count(), 8);
+    let (status, _, _) = browser
+        .get("/admin/records?provider=json&resource=posts&after=%21")
+        .await;
+    assert_eq!(status, 400);
 }

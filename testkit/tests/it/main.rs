@@ -14,6 +14,7 @@ mod failover;
 mod health;
 mod ingest;
 mod isolation;
+mod json_provider;
 mod migrate;
 mod partitions;
 mod poison;

@@ -6,6 +6,8 @@
 pub mod erasures;
 mod fault;
 pub mod partitions;
+
+pub mod json_records;
 pub mod plans;
 mod poisoned;
 mod projection;

@@ -1,12 +1,15 @@
 //! `provider_record`: judges events a provider fetcher published. A plan must carry a
 //! complete plan record within the storable bounds (`eye_core::provider::fields`); a record
 //! the parser refused is refused here with the parser's reason, so it lands in the dead
-//! letters like any invalid event.
+//! letters like any invalid event. A JSON provider's `record` and `record_removed` must carry
+//! a complete item (resource, id) within the bounds of `eye_core::provider::item`.
 
 use serde_json::Value;
 
 use super::{Issue, Subject, Validator, ValidatorFactory};
-use eye_core::provider::{PLAN_NAME, PlanRecord, REJECTED_NAME};
+use eye_core::provider::{
+    ITEM_NAME, ItemRecord, PLAN_NAME, PlanRecord, REJECTED_NAME, REMOVED_NAME,
+};
 
 /// Builds [`ProviderRecord`] validators; takes no configuration.
 pub struct ProviderRecordFactory;
@@ -41,6 +44,18 @@ impl Validator for ProviderRecord {
                 Ok(None) => Vec::new(),
                 Ok(Some(problem)) => vec![Issue::new("/data", problem)],
                 Err(e) => vec![Issue::new("/data", format!("not a plan record: {e}"))],
+            },
+            // A JSON provider's record (or its removal): a complete item within the bounds.
+            ITEM_NAME | REMOVED_NAME => match ItemRecord::from_data(&event.data) {
+                Ok(item) if item.removed != (event.name == REMOVED_NAME) => vec![Issue::new(
+                    "/data/removed",
+                    "`removed` does not match the event name",
+                )],
+                Ok(item) => item
+                    .problem()
+                    .map(|p| vec![Issue::new("/data", p)])
+                    .unwrap_or_default(),
+                Err(e) => vec![Issue::new("/data", format!("not a provider record: {e}"))],
             },
             REJECTED_NAME => {
                 let reason = event

@@ -6,6 +6,7 @@ mod events;
 mod login;
 mod overview;
 mod plans;
+mod records;
 
 use axum::Router;
 use minijinja::Value;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(dead_letters::router())
         .merge(apps::router())
         .merge(plans::router())
+        .merge(records::router())
 }
 
 /// What `layout.html` needs, merged with a page's own context.

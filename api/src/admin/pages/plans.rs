@@ -1,7 +1,6 @@
 //! Provider plans (`/admin/plans`): the `/search` read model, each provider's plan count and
-//! latest sighting, and the plans in (start, id) order, keyset-paged. The fetcher's cycle
-//! history and circuit state are not stored anywhere the api reads (they are the fetcher's
-//! Prometheus metrics, `eye_fetch_*`): the page says so rather than guess.
+//! latest sighting, each provider's fetch history (its last cycles) and circuit state, as the
+//! fetcher recorded them in `fetch_cycles`, and the plans in (start, id) order, keyset-paged.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -15,9 +14,39 @@ use super::page;
 use crate::admin::session::Session;
 use crate::admin::view::{AdminError, render};
 use crate::state::AppState;
-use crate::store::console;
+use crate::store::{console, fetch_history};
 
 const PAGE: i64 = 50;
+
+/// Cycles shown per provider.
+const CYCLES: i64 = 10;
+
+/// Each provider's circuit (from its latest cycle) and its last cycles.
+fn history(cycles: &[fetch_history::CycleRow]) -> Vec<minijinja::Value> {
+    let mut out: Vec<(String, Vec<&fetch_history::CycleRow>)> = Vec::new();
+    for c in cycles {
+        match out.last_mut() {
+            Some((provider, rows)) if *provider == c.provider => rows.push(c),
+            _ => out.push((c.provider.clone(), vec![c])),
+        }
+    }
+    out.into_iter()
+        .map(|(provider, rows)| {
+            let latest = rows[0];
+            minijinja::context! {
+                provider => provider,
+                circuit => if latest.circuit_open { "open" } else { "closed" },
+                failures => latest.failures,
+                cycles => rows.iter().map(|c| minijinja::context! {
+                    started_at => c.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    took_ms => c.took_ms, outcome => c.outcome, records => c.records,
+                    changed => c.changed, removed => c.removed, rejected => c.rejected,
+                    error => c.error, circuit_open => c.circuit_open,
+                }).collect::<Vec<_>>(),
+            }
+        })
+        .collect()
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/admin/plans", get(plans))
@@ -51,6 +80,8 @@ async fn plans(
         })
         .transpose()?;
     let providers = console::providers(&state.reads).await?;
+    let cycles = fetch_history::recent_cycles(&state.reads, CYCLES).await?;
+    let history = history(&cycles);
     let mut rows = console::plans_page(&state.reads, after, PAGE).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
@@ -66,6 +97,7 @@ async fn plans(
             &session,
             "plans",
             minijinja::context! {
+                history => history,
                 providers => providers.iter().map(|p| minijinja::context! {
                     provider => p.provider, plans => p.plans, last_seen => p.last_seen.to_rfc3339(),
                 }).collect::<Vec<_>>(),

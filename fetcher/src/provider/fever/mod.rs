@@ -88,7 +88,7 @@ pub fn parse<R: BufRead>(
     let mut summary = ParseSummary::default();
     let mut emit = |record: Record, summary: &mut ParseSummary| {
         match &record {
-            Record::Plan(_) => summary.plans += 1,
+            Record::Plan(_) | Record::Item(_) => summary.plans += 1,
             Record::Rejected(_) => summary.rejected += 1,
         }
         sink(record);

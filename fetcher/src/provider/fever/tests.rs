@@ -21,7 +21,7 @@ fn plans(records: &[Record]) -> Vec<&PlanRecord> {
         .iter()
         .filter_map(|r| match r {
             Record::Plan(p) => Some(p),
-            Record::Rejected(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -31,7 +31,7 @@ fn rejected(records: &[Record]) -> Vec<&Rejected> {
         .iter()
         .filter_map(|r| match r {
             Record::Rejected(r) => Some(r),
-            Record::Plan(_) => None,
+            _ => None,
         })
         .collect()
 }

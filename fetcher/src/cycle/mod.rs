@@ -5,27 +5,29 @@
 //! tick publishes the same changes again (with the same event ids, which the idempotent store
 //! absorbs).
 
+mod stream;
+
 use std::collections::HashMap;
-use std::io::BufReader;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use futures::Stream;
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DbErr;
-use tokio::sync::mpsc;
-use tokio_util::bytes::Bytes;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
 use crate::FetcherSettings;
 use crate::hashes::{HashStore, PlanKey};
+use crate::history::History;
 use crate::http::{FetchError, HttpFetcher, body_with_idle_timeout};
 use crate::monitoring;
-use crate::provider::{FeedError, Limits, ParseSummary, Provider};
+use crate::provider::{FeedError, Limits, Listing, Provider};
 use crate::publish::ProviderPublisher;
 use eye_core::link::PublishError;
-use eye_core::provider::{Record, Rejected, to_envelope};
+use eye_core::provider::{ItemRecord, Record, Rejected, to_envelope};
+use stream::spawn_parse;
+
+/// Pages read of one listing at most in a cycle (a remote that never sends a short page).
+const MAX_PAGES: usize = 100_000;
 
 /// Why a fetch cycle did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +58,14 @@ impl CycleError {
 /// What one fetch cycle did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleReport {
+    /// Plans, or a JSON provider's records, read.
     pub plans: usize,
-    /// Plans whose content changed since the last publish, now published.
+    /// Plans (records) whose content changed since the last publish, now published.
     pub changed: usize,
+    /// Records gone from a resource read to its end, now published as removed.
+    pub removed: usize,
+    /// Documents (pages) read.
+    pub documents: usize,
     /// Rejected records published (to be dead-lettered by the workers).
     pub rejected: usize,
     /// The document's own error, when it could not be read to its end.
@@ -71,6 +78,7 @@ pub struct Fetcher {
     provider: Arc<dyn Provider>,
     http: HttpFetcher,
     hashes: HashStore,
+    history: History,
     publisher: Arc<ProviderPublisher>,
     limits: Limits,
     interval: Duration,
@@ -106,6 +114,7 @@ impl Fetcher {
                     name: p.name,
                     provider: p.adapter,
                     hashes: HashStore::new(db.clone()),
+                    history: History::new(db.clone()),
                     publisher: publisher.clone(),
                     limits: p.limits,
                     interval: p.interval,
@@ -163,63 +172,148 @@ impl Fetcher {
     /// `cycle_timeout`; once it passes, the download and the parse stop.
     pub async fn run_once(&mut self) -> Result<CycleReport, CycleError> {
         let cap = self.cycle_timeout;
+        let started_at = Utc::now();
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(cap, self.cycle())
             .await
             .unwrap_or(Err(CycleError::Timeout(cap)));
         monitoring::cycle(&self.name, &outcome, self.http.circuit_open());
+        let circuit = (self.http.circuit_open(), self.http.failures());
+        self.history
+            .record(&self.name, started_at, started.elapsed(), &outcome, circuit)
+            .await;
         outcome
     }
 
     async fn cycle(&mut self) -> Result<CycleReport, CycleError> {
-        let response = self.http.fetch().await?;
+        // Microseconds, as PostgreSQL keeps them: the sweep compares the stored `last_seen`.
+        let mut cycle = Cycle::new(Utc::now().trunc_subsecs(6));
+        for listing in self.provider.listings(&self.http.policy().url) {
+            let mut page = 1;
+            let complete = loop {
+                match self.read_page(&listing, page, &mut cycle).await? {
+                    Some(n) if listing.page_size > 0 && n >= listing.page_size => {
+                        if page >= MAX_PAGES {
+                            break false;
+                        }
+                        page += 1;
+                    }
+                    Some(_) => break true,
+                    None => break false,
+                }
+            };
+            if let (true, Some(resource)) = (complete, &listing.resource) {
+                self.sweep(resource, &mut cycle).await?;
+            }
+        }
+        self.flush(&mut cycle).await?;
+        metrics::counter!("eye_fetch_plans_changed_total", "provider" => self.name.clone())
+            .increment(cycle.report.changed as u64);
+        if cycle.report.removed > 0 {
+            metrics::counter!("eye_fetch_records_removed_total", "provider" => self.name.clone())
+                .increment(cycle.report.removed as u64);
+        }
+        Ok(cycle.report)
+    }
+
+    /// Fetches and parses one page, flushing chunks as they fill. Some(records on the page)
+    /// when it was read to its end; None when the document was not (its error is a rejected
+    /// record and the report's `document_error`). A body that broke off fails the cycle.
+    async fn read_page(
+        &mut self,
+        listing: &Listing,
+        page: usize,
+        cycle: &mut Cycle,
+    ) -> Result<Option<usize>, CycleError> {
+        let url = listing.page_url(page);
+        let response = self.http.fetch_from(&url).await?;
+        cycle.report.documents += 1;
         let body = Box::pin(body_with_idle_timeout(
             response,
             self.http.policy().read_timeout,
         ));
-        let mut cycle = Cycle::new(Utc::now());
-        let (mut records, parsing) = spawn_parse(self.provider.clone(), body, self.limits);
+        let (mut records, parsing) =
+            spawn_parse(self.provider.clone(), listing.clone(), body, self.limits);
         while let Some(record) = records.recv().await {
             cycle.add(record);
             if cycle.chunk.len() >= CHUNK {
-                self.flush(&mut cycle).await?;
+                self.flush(cycle).await?;
             }
         }
-        let broke_off = match parsing.await.expect("the parser does not panic") {
-            Ok(_) => None,
-            Err(FeedError::Read(message)) => Some(FetchError::Body(message)),
+        let (read, broke_off) = match parsing.await.expect("the parser does not panic") {
+            Ok(summary) => (Some(summary.plans + summary.rejected), None),
+            Err(FeedError::Read(message)) => (None, Some(FetchError::Body(message))),
             Err(e) => {
-                tracing::warn!(provider = %self.name, error = %e, "document not read to its end");
-                cycle.report.document_error = Some(e.to_string());
+                tracing::warn!(provider = %self.name, %url, error = %e, "document not read to its end");
+                let (error, reason) = match &listing.resource {
+                    None => (e.to_string(), format!("document: {e}")),
+                    Some(_) => (format!("{url}: {e}"), format!("document {url}: {e}")),
+                };
+                cycle.report.document_error = Some(error);
                 cycle.add(Record::Rejected(Rejected::new(
-                    None,
+                    listing.resource.as_deref(),
                     None,
                     None,
                     e.position().unwrap_or(0),
-                    &format!("document: {e}"),
+                    &reason,
                 )));
-                None
+                (None, None)
             }
         };
-        self.flush(&mut cycle).await?;
+        self.flush(cycle).await?;
         self.http.settle(broke_off.as_ref());
-        metrics::counter!("eye_fetch_plans_changed_total", "provider" => self.name.clone())
-            .increment(cycle.report.changed as u64);
         match broke_off {
             Some(e) => Err(e.into()),
-            None => Ok(cycle.report),
+            None => Ok(read),
         }
+    }
+
+    /// After a resource was read to its end: its records not seen in this cycle (and not
+    /// removed already) are published as removed.
+    async fn sweep(&self, resource: &str, cycle: &mut Cycle) -> Result<(), CycleError> {
+        // The records seen must have their `last_seen` of this cycle first.
+        self.flush(cycle).await?;
+        let gone = self
+            .hashes
+            .unseen(&self.name, resource, cycle.fetched_at)
+            .await?;
+        for (remote_id, hash) in gone {
+            cycle.add(Record::Item(ItemRecord::removal(
+                resource, &remote_id, &hash,
+            )));
+            if cycle.chunk.len() >= CHUNK {
+                self.flush(cycle).await?;
+            }
+        }
+        self.flush(cycle).await
     }
 
     /// Publishes the chunk's changed records, then records its hashes.
     async fn flush(&self, cycle: &mut Cycle) -> Result<(), CycleError> {
-        let chunk = std::mem::take(&mut cycle.chunk);
-        let keys: Vec<_> = chunk.keys().collect();
-        let known = self.hashes.load(&self.name, &keys).await?;
+        let mut chunk = std::mem::take(&mut cycle.chunk);
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<_> = chunk.keys().cloned().collect();
+        let known = self
+            .hashes
+            .load(&self.name, &keys.iter().collect::<Vec<_>>())
+            .await?;
         let mut envelopes = Vec::new();
-        for (key, (hash, record)) in &chunk {
-            if known.get(key) != Some(hash) {
-                if matches!(record, Record::Plan(_)) {
-                    cycle.report.changed += 1;
+        for (key, (hash, record)) in &mut chunk {
+            let previous = known.get(key);
+            if previous != Some(hash) {
+                match record {
+                    Record::Plan(_) => cycle.report.changed += 1,
+                    Record::Item(item) => {
+                        item.previous_hash = previous.cloned();
+                        if item.removed {
+                            cycle.report.removed += 1;
+                        } else {
+                            cycle.report.changed += 1;
+                        }
+                    }
+                    Record::Rejected(_) => {}
                 }
                 envelopes.push(to_envelope(&self.name, record, cycle.fetched_at));
             }
@@ -235,52 +329,6 @@ impl Fetcher {
 
 /// Records judged, published and recorded together while a document streams in.
 const CHUNK: usize = 2000;
-
-/// Records parsed ahead of the publisher (back-pressure on the parser, and so on the body).
-const RECORDS_IN_FLIGHT: usize = 1024;
-
-/// Parses the streamed body on a blocking thread: quick-xml reads synchronously, bridged to
-/// the async body by tokio-util; records come back over a bounded channel.
-fn spawn_parse(
-    provider: Arc<dyn Provider>,
-    body: impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
-    limits: Limits,
-) -> (
-    mpsc::Receiver<Record>,
-    tokio::task::JoinHandle<Result<ParseSummary, FeedError>>,
-) {
-    let (tx, rx) = mpsc::channel(RECORDS_IN_FLIGHT);
-    let body = SyncIoBridge::new(StreamReader::new(body));
-    let body = UntilAbandoned {
-        inner: body,
-        records: tx.clone(),
-    };
-    let parsing = tokio::task::spawn_blocking(move || {
-        let mut body = BufReader::with_capacity(64 * 1024, body);
-        // A send fails only once the cycle gave up (a failed publish, a shutdown); the body
-        // then fails its next read, which ends the parse.
-        provider.parse(&mut body, limits, &mut |record| {
-            let _ = tx.blocking_send(record);
-        })
-    });
-    (rx, parsing)
-}
-
-/// The body, readable only while someone still takes the records: a cycle that gave up stops
-/// the download and the parse instead of reading the rest of a large document for nothing.
-struct UntilAbandoned<R> {
-    inner: R,
-    records: mpsc::Sender<Record>,
-}
-
-impl<R: std::io::Read> std::io::Read for UntilAbandoned<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.records.is_closed() {
-            return Err(std::io::Error::other("the fetch cycle was abandoned"));
-        }
-        self.inner.read(out)
-    }
-}
 
 /// One cycle's state: the chunk being gathered (by plan key: the first of a key in a chunk
 /// is kept) and the report.
@@ -308,31 +356,20 @@ impl Cycle {
                     plan.content_hash(),
                 )
             }
+            Record::Item(item) => {
+                if !item.removed {
+                    self.report.plans += 1;
+                }
+                (
+                    (item.resource.clone(), item.remote_id.clone()),
+                    item.content_hash(),
+                )
+            }
             Record::Rejected(rejected) => {
                 self.report.rejected += 1;
                 (rejected.hash_key(), rejected.digest())
             }
         };
         self.chunk.entry(key).or_insert((hash, record));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Read;
-
-    use super::*;
-
-    #[test]
-    fn the_body_stops_once_nobody_takes_the_records() {
-        let (tx, rx) = mpsc::channel(1);
-        let mut body = UntilAbandoned {
-            inner: &b"<planList>"[..],
-            records: tx,
-        };
-        let mut first = [0u8; 4];
-        assert_eq!(body.read(&mut first).expect("still wanted"), 4);
-        drop(rx);
-        assert!(body.read(&mut first).is_err());
     }
 }
