@@ -65,9 +65,18 @@ pub struct WorkerSettings {
     #[arg(long, env = "EYE_ERASURE_POLL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub erasure_poll_ms: u64,
+    /// Milliseconds between reloads of the webhook subscriptions the worker writes
+    /// deliveries for (a new subscription receives the events stored after its first reload).
+    #[arg(long, env = "EYE_WEBHOOK_REFRESH_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_refresh_ms: u64,
 }
 
 impl WorkerSettings {
+    pub fn webhook_refresh(&self) -> Duration {
+        Duration::from_millis(self.webhook_refresh_ms)
+    }
+
     pub fn batch_linger(&self) -> Duration {
         Duration::from_millis(self.batch_linger_ms)
     }

@@ -10,6 +10,7 @@ use crate::pipeline::Pipeline;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
 use crate::storage::plans::PlanProjection;
+use crate::storage::webhooks::WebhookProjection;
 use crate::validation::{Registry, default_rules};
 
 /// A worker ready to consume.
@@ -17,6 +18,8 @@ pub struct Worker {
     settings: WorkerSettings,
     pipeline: Arc<Pipeline>,
     store: Store,
+    webhooks: WebhookProjection,
+    db: sea_orm::DatabaseConnection,
 }
 
 impl Worker {
@@ -29,9 +32,15 @@ impl Worker {
             None => registry.build(&default_rules(settings.max_future_skew_secs))?,
         };
         let db = settings.database.connect().await?;
+        let webhooks = WebhookProjection::default();
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators)),
-            store: Store::new(db, vec![Arc::new(PlanProjection)]),
+            store: Store::new(
+                db.clone(),
+                vec![Arc::new(PlanProjection), Arc::new(webhooks.clone())],
+            ),
+            webhooks,
+            db,
             settings,
         })
     }
@@ -43,6 +52,7 @@ impl Worker {
             consumer::run(&self.settings, self.pipeline, &self.store, &shutdown),
             consumer::run_poison(&self.settings, &self.store, &shutdown),
             erasure::run(&self.settings, &self.store, &shutdown),
+            self.webhooks.keep_fresh(&self.db, self.settings.webhook_refresh(), &shutdown),
         );
         tracing::info!("worker stopped");
     }
