@@ -6,8 +6,10 @@
 mod api;
 mod apps;
 mod broker;
+mod dispatcher;
 mod provider;
 mod proxy;
+mod receiver;
 mod s3;
 mod worker;
 
@@ -23,10 +25,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use api::{TestApi, jwt, seed_event, token_for};
+pub use dispatcher::{DISPATCHER_TEST_FLAGS, TestDispatcher};
 pub use provider::{
     FIXTURES, ProviderSim, Reply, feed, fixture, free_local_addr, generated_feed, plan_xml,
 };
 pub use proxy::BrokerProxy;
+pub use receiver::{Answer, Received, Receiver};
 pub use s3::{MotoServer, S3Outage, StoredObject};
 pub use worker::{TestWorker, WorkerProcess, built_binary};
 
@@ -261,7 +265,7 @@ impl TestEnv {
 
 /// `args` (flag/value pairs after the program name) with the flags of `extra` replaced by
 /// the values given there.
-fn with_overrides(args: Vec<String>, extra: &[&str]) -> Vec<String> {
+pub(crate) fn with_overrides(args: Vec<String>, extra: &[&str]) -> Vec<String> {
     let mut out = vec![args[0].clone()];
     for pair in args[1..].chunks(2) {
         if !extra.contains(&pair[0].as_str()) {

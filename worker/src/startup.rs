@@ -52,7 +52,8 @@ impl Worker {
             consumer::run(&self.settings, self.pipeline, &self.store, &shutdown),
             consumer::run_poison(&self.settings, &self.store, &shutdown),
             erasure::run(&self.settings, &self.store, &shutdown),
-            self.webhooks.keep_fresh(&self.db, self.settings.webhook_refresh(), &shutdown),
+            self.webhooks
+                .keep_fresh(&self.db, self.settings.webhook_refresh(), &shutdown),
         );
         tracing::info!("worker stopped");
     }

@@ -10,6 +10,7 @@ mod gate;
 mod health;
 pub mod metrics;
 mod search;
+mod webhooks;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -32,7 +33,8 @@ pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
     let reads = Gate::new("reads", limits.reads, || ApiError::Busy.into_response()).guard(
         events::read_router()
             .merge(dead_letters::router())
-            .merge(erasures::router()),
+            .merge(erasures::router())
+            .merge(webhooks::router()),
     );
     let search = Gate::new("search", limits.search, || {
         SearchError::Unavailable.into_response()

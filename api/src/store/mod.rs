@@ -12,6 +12,7 @@ pub mod erasures;
 pub mod events;
 pub mod health;
 pub mod plans;
+pub mod webhooks;
 
 use std::time::Duration;
 
