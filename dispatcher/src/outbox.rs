@@ -193,15 +193,15 @@ pub async fn record(
     } else {
         "UPDATE webhook_subscriptions SET \
            failing_since = COALESCE(failing_since, now()), \
-           enabled = enabled AND NOT ($9 OR failing_since < now() - make_interval(secs => $10)), \
+           enabled = enabled AND NOT ($9 OR COALESCE(failing_since < now() - make_interval(secs => $10), false)), \
            disabled_reason = CASE \
              WHEN NOT enabled THEN disabled_reason \
              WHEN $9 THEN 'the endpoint answered 410 Gone' \
-             WHEN failing_since < now() - make_interval(secs => $10) THEN \
+             WHEN COALESCE(failing_since < now() - make_interval(secs => $10), false) THEN \
                'failing since ' || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
                || ', longer than ' || $10::text || ' s' \
              ELSE disabled_reason END, \
-           updated_at = CASE WHEN enabled AND ($9 OR failing_since < now() - make_interval(secs => $10)) \
+           updated_at = CASE WHEN enabled AND ($9 OR COALESCE(failing_since < now() - make_interval(secs => $10), false)) \
                         THEN now() ELSE updated_at END \
          WHERE id = $1 RETURNING 1"
     };

@@ -18,12 +18,13 @@ pub const RESPONSE_CAP: usize = 1024;
 #[derive(Debug, Clone, Args)]
 pub struct SendSettings {
     /// Milliseconds an endpoint has to answer (a 2xx within it is success).
-    #[arg(long = "webhook-timeout-ms", env = "EYE_WEBHOOK_TIMEOUT_MS", default_value_t = 15_000,
+    #[arg(id = "webhook_timeout_ms", long = "webhook-timeout-ms", env = "EYE_WEBHOOK_TIMEOUT_MS", default_value_t = 15_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
     /// Networks webhooks may reach although they are not public, comma-separated CIDRs
     /// (e.g. `127.0.0.1/32` for a receiver on this host). Empty: public addresses only.
     #[arg(
+        id = "webhook_allow_nets",
         long = "webhook-allow-nets",
         env = "EYE_WEBHOOK_ALLOW_NETS",
         value_delimiter = ',',

@@ -20,4 +20,6 @@ mod provider;
 mod publish;
 mod read;
 mod storage_faults;
+mod webhooks;
+mod webhooks_chaos;
 mod worker;
