@@ -123,23 +123,23 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
         ] {
-            let ip: IpAddr = refused.parse().unwrap();
+            let ip: IpAddr = refused.parse().expect("test value");
             assert!(!is_public(ip), "{refused}");
             assert!(!Guard::default().permits(ip), "{refused}");
         }
         for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
+            assert!(is_public(public.parse().expect("test value")), "{public}");
         }
     }
 
     #[test]
     fn an_allowed_network_is_reachable() {
-        let guard = Guard::new(vec!["127.0.0.1/32".parse().unwrap()]);
-        assert!(guard.permits("127.0.0.1".parse().unwrap()));
-        assert!(!guard.permits("127.0.0.2".parse().unwrap()));
-        let url = url::Url::parse("http://127.0.0.1:9/x").unwrap();
+        let guard = Guard::new(vec!["127.0.0.1/32".parse().expect("test value")]);
+        assert!(guard.permits("127.0.0.1".parse().expect("test value")));
+        assert!(!guard.permits("127.0.0.2".parse().expect("test value")));
+        let url = url::Url::parse("http://127.0.0.1:9/x").expect("test value");
         assert!(guard.check_literal(&url).is_ok());
-        let url = url::Url::parse("http://[::1]:9/x").unwrap();
+        let url = url::Url::parse("http://[::1]:9/x").expect("test value");
         assert!(guard.check_literal(&url).is_err());
     }
 }

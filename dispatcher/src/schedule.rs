@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn the_default_schedule_parses() {
-        let s = parse("0s,5s,5m,30m,2h,5h,10h,10h").unwrap();
+        let s = parse("0s,5s,5m,30m,2h,5h,10h,10h").expect("test value");
         assert_eq!(s.len(), 8);
         assert_eq!(s[2], Duration::from_secs(300));
         assert_eq!(s[7], Duration::from_secs(36_000));
@@ -76,9 +76,9 @@ mod tests {
 
     #[test]
     fn delays_are_jittered_within_bounds_floored_by_retry_after_and_end() {
-        let s = parse("0s,10s").unwrap();
+        let s = parse("0s,10s").expect("test value");
         for _ in 0..100 {
-            let d = next_delay(&s, 1, 0.2, None).unwrap();
+            let d = next_delay(&s, 1, 0.2, None).expect("test value");
             assert!(
                 d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
                 "{d:?}"

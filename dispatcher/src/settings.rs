@@ -81,9 +81,9 @@ mod tests {
     #[test]
     fn defaults_parse() {
         let s = DispatcherSettings::parse_from(["eye-dispatcher"]);
-        assert_eq!(s.schedule().unwrap().len(), 8);
+        assert_eq!(s.schedule().expect("test value").len(), 8);
         assert_eq!(s.send.timeout_ms, 15_000);
-        assert!(s.send.allowed().unwrap().is_empty());
+        assert!(s.send.allowed().expect("test value").is_empty());
     }
 
     #[test]
@@ -95,6 +95,6 @@ mod tests {
             "--webhook-allow-nets",
             "127.0.0.1/32,::1",
         ]);
-        assert_eq!(s.send.allowed().unwrap().len(), 2);
+        assert_eq!(s.send.allowed().expect("test value").len(), 2);
     }
 }

@@ -146,7 +146,7 @@ async fn filtered_events_arrive_signed_once_and_subscriptions_are_private_and_ch
         (422, Some("/filters/0/name"))
     );
 
-    let wanted = vec![
+    let wanted = [
         send(&api, "shop", "view").await,
         send(&api, "mail", "open").await,
         send(&api, "shop", "buy").await,
