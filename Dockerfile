@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image, five binaries: eye-api, eye-worker, eye-fetcher, eye-exporter, eye-migrate.
+# One image, six binaries: eye-api, eye-worker, eye-fetcher, eye-exporter, eye-dispatcher, eye-migrate.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -8,7 +8,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --workspace --bins \
     && mkdir -p /out \
-    && cp target/release/eye-api target/release/eye-worker target/release/eye-fetcher target/release/eye-exporter target/release/eye-migrate /out/
+    && cp target/release/eye-api target/release/eye-worker target/release/eye-fetcher target/release/eye-exporter target/release/eye-dispatcher target/release/eye-migrate /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -7,7 +7,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench bench-batch openapi fuzz chaos chaos-cluster run-cluster browser-test
+.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench bench-batch openapi fuzz chaos chaos-cluster run-cluster browser-test bench-webhooks
 
 # A provider is configured when EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE is set, in the
 # environment or in .env (the binaries read both); without one, the fetcher would poll an
@@ -21,13 +21,14 @@ help:
 		printf "  make %-22s %s\n", p[1], substr($$0, length(p[1]) + 3); next } \
 		/^## / { sub(/^## /, ""); printf "  %-27s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
-## run: migrate, then the API, a worker and an exporter together, plus the provider fetcher
+## run: migrate, then the API, a worker, an exporter and the webhook dispatcher together, plus the provider fetcher
 ## when a provider is configured (Ctrl-C stops all)
 run: migrate build
 	@trap 'kill 0' INT TERM; \
 	$(BIN)/eye-api serve & \
 	$(BIN)/eye-worker & \
 	$(BIN)/eye-exporter & \
+	$(BIN)/eye-dispatcher & \
 	if $(FETCH_CONFIGURED); then $(BIN)/eye-fetcher & \
 	else echo "make run: eye-fetcher not started: no provider configured" \
 		"(set EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE)" >&2; fi; \
@@ -94,6 +95,11 @@ browser-test:
 ## accepted/s, stored/s end to end, their ratio (release build, own database and namespace)
 bench-batch:
 	bench/batch.sh
+
+## bench-webhooks: stored-to-first-attempt p99 at 1,000 events/s into 10 endpoints (one slow,
+## one failing), deliveries/s and the dispatcher's CPU per delivery (release build)
+bench-webhooks:
+	bench/webhooks.sh
 
 ## fuzz: schemathesis (PyPI) against a live api over every documented endpoint
 fuzz:

@@ -51,6 +51,7 @@ declare -A EXEMPT=(
   [fuzz]=".ci/run runs it as its own step"
   [browser-test]=".ci/run runs it as its own step (headless Chromium, private database)"
   [chaos]=".ci/run runs it as its own step (CHAOS_DURATION=120)"
+  [bench-webhooks]="a release build, receivers and a minute of load: a measurement, not an entry point"
   [bench-batch]="a release build and a minute of load: a measurement, not an entry point"
   [bench]="a release build (about 14 min on the 2-core VM) and minutes of load: a measurement, not an entry point"
   [run-cluster]="starts a three-node RabbitMQ cluster and HAProxy (minutes on the 2-core VM): make chaos-cluster runs the same shape (scripts/cluster_lib.sh) and checks it"

@@ -22,7 +22,7 @@ fi
 DB=eye_fuzz${FUZZ_PORT:+_$FUZZ_PORT}
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
 export EYE_AMQP_NAMESPACE=fuzz-$$ EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
-export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1))
+export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1)) EYE_WEBHOOK_TIMEOUT_MS=${EYE_WEBHOOK_TIMEOUT_MS:-2000}
 cargo build -q --workspace --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null
@@ -35,8 +35,10 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
-# events:erase too, so /erasures is fuzzed past its scope check.
-TOKEN=$("$BIN/eye-api" token --app fuzz --scopes events:write,events:read,events:erase | tail -1)
+# events:erase and webhooks:* too, so /erasures and /webhooks are fuzzed past their scope
+# checks (the api refuses private addresses for /webhooks/{id}/test: nothing leaves the host
+# but to public addresses the fuzzer invents, each bounded by EYE_WEBHOOK_TIMEOUT_MS).
+TOKEN=$("$BIN/eye-api" token --app fuzz --scopes events:write,events:read,events:erase,webhooks:write,webhooks:read | tail -1)
 
 # Plans for /search, stored the way a provider's are: the fetcher pulls the provider fixture
 # (served locally) once, through the broker, into the worker; stopped once all four are served.

@@ -18,6 +18,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 
 pub use settings::ApiSettings;
 pub use startup::Application;

@@ -29,6 +29,9 @@ pub struct ApiSettings {
     pub publish: PublishSettings,
     #[command(flatten)]
     pub batch: BatchSettings,
+    /// How `POST /webhooks/{id}/test` sends (timeout, allowed private networks).
+    #[command(flatten)]
+    pub webhooks: eye_dispatcher::SendSettings,
     /// Largest request body accepted, in bytes; larger bodies get 413.
     #[arg(long, env = "EYE_MAX_BODY_BYTES", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]

@@ -86,6 +86,7 @@ impl Application {
             batch: settings.batch,
             retry_after_secs: settings.publish.retry_after_secs,
             reads: pools.reads,
+            webhook_sender: webhook_sender(&settings)?,
             probe,
             shutdown: shutdown.clone(),
         });
@@ -168,4 +169,16 @@ impl Application {
         tracing::info!("api stopped");
         Ok(())
     }
+}
+
+/// The test sender: the webhook timeout, within the request timeout (whose bare 503 would
+/// otherwise answer a slow endpoint's test).
+fn webhook_sender(settings: &ApiSettings) -> anyhow::Result<eye_dispatcher::Sender> {
+    let mut send = settings.webhooks.clone();
+    let request_ms = settings.request_timeout().as_millis();
+    let within = u64::try_from(request_ms.saturating_sub(500))
+        .unwrap_or(u64::MAX)
+        .max(1);
+    send.timeout_ms = send.timeout_ms.min(within);
+    eye_dispatcher::Sender::new(&send)
 }

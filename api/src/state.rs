@@ -35,6 +35,8 @@ pub struct Shared {
     /// also releases the poisoned rows it re-published), under the read statement timeout.
     /// The api never writes events; ingestion never waits on this pool.
     pub reads: DatabaseConnection,
+    /// `POST /webhooks/{id}/test`'s sender (the dispatcher's: signing, address guard).
+    pub webhook_sender: eye_dispatcher::Sender,
     /// `/readyz`'s database check, on the ingestion pool.
     pub probe: Probe,
     /// Cancelled when shutdown begins, so readiness turns 503 first.

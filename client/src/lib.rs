@@ -49,6 +49,7 @@ mod client;
 mod error;
 mod event;
 mod retry;
+pub mod webhooks;
 
 pub use batcher::{BatchConfig, Batcher, Report};
 pub use client::{BatchReport, Client, ClientBuilder};

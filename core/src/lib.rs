@@ -22,6 +22,7 @@ pub mod shutdown;
 pub mod storable;
 pub mod telemetry;
 pub mod timestamp;
+pub mod webhook;
 
 pub use envelope::{BadEnvelope, DecodeError, Envelope, Message, Source};
 pub use event::{Event, EventError, EventIn};

@@ -7,8 +7,10 @@ mod api;
 mod apps;
 mod broker;
 mod json_api;
+mod dispatcher;
 mod provider;
 mod proxy;
+mod receiver;
 mod s3;
 mod worker;
 
@@ -25,11 +27,13 @@ use uuid::Uuid;
 
 pub use api::{TestApi, jwt, seed_event, token_for};
 pub use json_api::{Fault, JsonApiSim, json_fixture};
+pub use dispatcher::{DISPATCHER_TEST_FLAGS, TestDispatcher};
 pub use provider::{
     FIXTURES, FetchCycle, ProviderSim, Reply, feed, fixture, free_local_addr, generated_feed,
     plan_xml,
 };
 pub use proxy::BrokerProxy;
+pub use receiver::{Answer, Received, Receiver};
 pub use s3::{MotoServer, S3Outage, StoredObject};
 pub use worker::{TestWorker, WorkerProcess, built_binary};
 
@@ -264,7 +268,7 @@ impl TestEnv {
 
 /// `args` (flag/value pairs after the program name) with the flags of `extra` replaced by
 /// the values given there.
-fn with_overrides(args: Vec<String>, extra: &[&str]) -> Vec<String> {
+pub(crate) fn with_overrides(args: Vec<String>, extra: &[&str]) -> Vec<String> {
     let mut out = vec![args[0].clone()];
     for pair in args[1..].chunks(2) {
         if !extra.contains(&pair[0].as_str()) {

@@ -85,6 +85,11 @@ pub struct WorkerSettings {
     #[arg(long, env = "EYE_PARTITION_MAINTENANCE_SECS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub partition_maintenance_secs: u64,
+    /// Milliseconds between reloads of the webhook subscriptions the worker writes
+    /// deliveries for (a new subscription receives the events stored after its first reload).
+    #[arg(long, env = "EYE_WEBHOOK_REFRESH_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_refresh_ms: u64,
 }
 
 impl WorkerSettings {
@@ -95,6 +100,10 @@ impl WorkerSettings {
             ahead_days: self.partition_ahead_days,
             retention_days: self.retention_days,
         }
+    }
+
+    pub fn webhook_refresh(&self) -> Duration {
+        Duration::from_millis(self.webhook_refresh_ms)
     }
 
     pub fn batch_linger(&self) -> Duration {

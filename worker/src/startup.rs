@@ -12,6 +12,7 @@ use crate::settings::WorkerSettings;
 use crate::storage::Store;
 use crate::storage::json_records::JsonRecordProjection;
 use crate::storage::plans::PlanProjection;
+use crate::storage::webhooks::WebhookProjection;
 use crate::validation::{Registry, default_rules};
 
 /// A worker ready to consume.
@@ -19,6 +20,8 @@ pub struct Worker {
     settings: WorkerSettings,
     pipeline: Arc<Pipeline>,
     store: Store,
+    webhooks: WebhookProjection,
+    db: sea_orm::DatabaseConnection,
 }
 
 impl Worker {
@@ -31,12 +34,19 @@ impl Worker {
             None => registry.build(&default_rules(settings.max_future_skew_secs))?,
         };
         let db = settings.database.connect().await?;
+        let webhooks = WebhookProjection::default();
         Ok(Self {
             pipeline: Arc::new(Pipeline::new(validators)),
             store: Store::new(
-                db,
-                vec![Arc::new(PlanProjection), Arc::new(JsonRecordProjection)],
+                db.clone(),
+                vec![
+                    Arc::new(PlanProjection),
+                    Arc::new(JsonRecordProjection),
+                    Arc::new(webhooks.clone()),
+                ],
             ),
+            webhooks,
+            db,
             settings,
         })
     }
@@ -49,6 +59,8 @@ impl Worker {
             consumer::run_poison(&self.settings, &self.store, &shutdown),
             erasure::run(&self.settings, &self.store, &shutdown),
             partitions::run(&self.settings, &self.store, &shutdown),
+            self.webhooks
+                .keep_fresh(&self.db, self.settings.webhook_refresh(), &shutdown),
         );
         tracing::info!("worker stopped");
     }

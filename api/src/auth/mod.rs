@@ -25,6 +25,10 @@ pub const SCOPE_EVENTS_READ: &str = "events:read";
 pub const SCOPE_EVENTS_ERASE: &str = "events:erase";
 /// Scope needed to request and follow exports of the application's events.
 pub const SCOPE_EXPORTS_WRITE: &str = "exports:write";
+/// Scope needed to manage the application's webhook subscriptions (and test, replay).
+pub const SCOPE_WEBHOOKS_WRITE: &str = "webhooks:write";
+/// Scope needed to read the application's webhook subscriptions, deliveries and attempts.
+pub const SCOPE_WEBHOOKS_READ: &str = "webhooks:read";
 /// Scope that reads (and later manages) every application.
 pub const SCOPE_ADMIN: &str = "admin";
 
@@ -43,6 +47,12 @@ pub enum Scope {
     /// `POST /exports` and `GET /exports/{id}` for the token's own application's events.
     #[value(name = "exports:write")]
     ExportsWrite,
+    /// `/webhooks`: subscribe, change, delete, rotate, test, replay.
+    #[value(name = "webhooks:write")]
+    WebhooksWrite,
+    /// `/webhooks` reads: subscriptions, deliveries, attempts.
+    #[value(name = "webhooks:read")]
+    WebhooksRead,
     /// Every scope, over every application.
     #[value(name = "admin")]
     Admin,
@@ -56,6 +66,8 @@ impl Scope {
             Scope::EventsRead => SCOPE_EVENTS_READ,
             Scope::EventsErase => SCOPE_EVENTS_ERASE,
             Scope::ExportsWrite => SCOPE_EXPORTS_WRITE,
+            Scope::WebhooksWrite => SCOPE_WEBHOOKS_WRITE,
+            Scope::WebhooksRead => SCOPE_WEBHOOKS_READ,
             Scope::Admin => SCOPE_ADMIN,
         }
     }

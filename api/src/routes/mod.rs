@@ -11,6 +11,7 @@ mod health;
 pub mod metrics;
 mod records;
 mod search;
+mod webhooks;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -34,7 +35,8 @@ pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
         events::read_router()
             .merge(dead_letters::router())
             .merge(erasures::router())
-            .merge(records::router()),
+            .merge(records::router())
+            .merge(webhooks::router()),
     );
     let search = Gate::new("search", limits.search, || {
         SearchError::Unavailable.into_response()

@@ -14,6 +14,7 @@ pub mod fetch_history;
 pub mod health;
 pub mod json_records;
 pub mod plans;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -24,4 +24,6 @@ mod publish;
 mod read;
 mod scale_out;
 mod storage_faults;
+mod webhooks;
+mod webhooks_chaos;
 mod worker;

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use eye_core::erasure::{Filter, STATUS_CONFIRMED, STATUS_DONE, STATUS_RUNNING, Table};
+use eye_core::webhook::KIND_ERASED;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
 use uuid::Uuid;
 
@@ -173,9 +174,23 @@ impl Store {
         self.db
             .execute_raw(Statement::from_sql_and_values(
                 self.db.get_database_backend(),
+                // The `event.erased` notification of each enabled webhook subscription of
+                // the application is written with the status, in the same statement: the
+                // filter and the counts, never the erased data.
                 format!(
-                    "UPDATE erasures SET status = '{STATUS_DONE}', completed_at = now(), \
-                     lease_until = NULL WHERE id = $1"
+                    "WITH done AS (UPDATE erasures SET status = '{STATUS_DONE}', \
+                       completed_at = now(), lease_until = NULL WHERE id = $1 RETURNING *) \
+                     INSERT INTO webhook_deliveries (subscription_id, event_id, app_id, kind, payload) \
+                     SELECT s.id, done.id, done.app_id, '{KIND_ERASED}', jsonb_build_object( \
+                       'erasure_id', done.id, 'app_id', done.app_id, \
+                       'filter', jsonb_strip_nulls(jsonb_build_object('session_id', done.session_id, \
+                         'category', done.category, 'name', done.name, 'from', done.time_from, \
+                         'to', done.time_to)), \
+                       'deleted_events', done.deleted_events, \
+                       'deleted_dead_letters', done.deleted_dead_letters, \
+                       'suppressed', done.suppressed, 'completed_at', done.completed_at) \
+                     FROM done JOIN webhook_subscriptions s ON s.app_id = done.app_id AND s.enabled \
+                     ON CONFLICT (subscription_id, event_id) DO NOTHING"
                 ),
                 [erasure.id.into()],
             ))

@@ -13,6 +13,7 @@ mod poisoned;
 mod projection;
 mod rows;
 mod tombstones;
+pub mod webhooks;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -36,7 +37,7 @@ use crate::pipeline::Verdict;
 use rows::Rows;
 
 /// PostgreSQL's limit of bind parameters in one statement (a u16 in the protocol).
-const MAX_PARAMS: usize = 65_535;
+pub(crate) const MAX_PARAMS: usize = 65_535;
 
 /// What one commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

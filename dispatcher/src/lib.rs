@@ -1,0 +1,113 @@
+//! `eye-dispatcher`: sends stored events to the applications' webhook endpoints.
+//!
+//! The worker writes one outbox row per (subscription, event) in the transaction that
+//! stores the event (`webhook_deliveries`); this process claims due rows per endpoint, signs
+//! (Standard Webhooks), sends, and records every attempt. See ARCHITECTURE.md, "Webhooks".
+
+pub mod endpoint;
+pub mod guard;
+pub mod outbox;
+pub mod payload;
+pub mod schedule;
+pub mod sender;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use sender::{Outcome, SendSettings, Sender};
+pub use settings::DispatcherSettings;
+
+use endpoint::Shared;
+use outbox::Subscription;
+
+/// A dispatcher ready to run.
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    refresh: Duration,
+}
+
+/// A running endpoint task and how to reach it.
+struct Running {
+    settings: watch::Sender<Subscription>,
+    stop: CancellationToken,
+}
+
+impl Dispatcher {
+    /// Checks the settings (refusing a bad schedule or allow-list) and prepares a lazy pool.
+    pub async fn build(settings: DispatcherSettings) -> anyhow::Result<Self> {
+        let schedule = settings.schedule()?;
+        let sender = Sender::new(&settings.send)?;
+        let db = settings.database.connect().await?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                db,
+                sender,
+                schedule,
+                jitter: settings.jitter,
+                concurrency: settings.concurrency,
+                disable_after: Duration::from_secs(settings.disable_after_secs),
+                poll: Duration::from_millis(settings.poll_ms),
+                lease: settings.lease(),
+            }),
+            refresh: Duration::from_millis(settings.refresh_ms),
+        })
+    }
+
+    /// Keeps one task per enabled subscription (started, updated, stopped as the
+    /// subscriptions change) until `shutdown`; then lets attempts in flight finish.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let mut running: HashMap<Uuid, Running> = HashMap::new();
+        let mut tasks = JoinSet::new();
+        while !shutdown.is_cancelled() {
+            match outbox::subscriptions(&self.shared.db).await {
+                Ok(subscriptions) => {
+                    let mut seen = std::collections::HashSet::new();
+                    for sub in subscriptions {
+                        seen.insert(sub.id);
+                        match running.get(&sub.id) {
+                            Some(task) => {
+                                task.settings.send_if_modified(|current| {
+                                    let changed = *current != sub;
+                                    *current = sub.clone();
+                                    changed
+                                });
+                            }
+                            None => {
+                                let (tx, rx) = watch::channel(sub.clone());
+                                let stop = shutdown.child_token();
+                                tasks.spawn(endpoint::run(
+                                    Arc::clone(&self.shared),
+                                    rx,
+                                    stop.clone(),
+                                ));
+                                running.insert(sub.id, Running { settings: tx, stop });
+                            }
+                        }
+                    }
+                    running.retain(|id, task| {
+                        let keep = seen.contains(id);
+                        if !keep {
+                            task.stop.cancel();
+                        }
+                        keep
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot load the webhook subscriptions"),
+            }
+            while tasks.try_join_next().is_some() {}
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(self.refresh) => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        tracing::info!("dispatcher stopped");
+    }
+}
