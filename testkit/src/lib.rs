@@ -6,8 +6,8 @@
 mod api;
 mod apps;
 mod broker;
-mod json_api;
 mod dispatcher;
+mod json_api;
 mod provider;
 mod proxy;
 mod receiver;
@@ -26,8 +26,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use api::{TestApi, jwt, seed_event, token_for};
-pub use json_api::{Fault, JsonApiSim, json_fixture};
 pub use dispatcher::{DISPATCHER_TEST_FLAGS, TestDispatcher};
+pub use json_api::{Fault, JsonApiSim, json_fixture};
 pub use provider::{
     FIXTURES, FetchCycle, ProviderSim, Reply, feed, fixture, free_local_addr, generated_feed,
     plan_xml,
