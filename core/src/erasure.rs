@@ -88,12 +88,15 @@ impl Filter {
     }
 }
 
-/// A confirmed erasure of a session, as the worker checks late events against it.
+/// A confirmed erasure's filter, as the worker checks late events against it. With a
+/// session, it covers that session's events forever (within the rest of the filter); without
+/// one, its time range ends at the confirmation at the latest ([`Tombstone::of`]): late
+/// arrivals of the erased range are suppressed, events that happen afterwards are new data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
     pub erasure_id: Uuid,
     pub app_id: String,
-    pub session_id: Uuid,
+    pub session_id: Option<Uuid>,
     pub category: Option<String>,
     pub name: Option<String>,
     pub from: Option<DateTime<Utc>>,
@@ -111,10 +114,27 @@ pub struct Arrival<'a> {
 }
 
 impl Tombstone {
+    /// The tombstone of an erasure confirmed at `confirmed_at`.
+    pub fn of(erasure_id: Uuid, filter: Filter, confirmed_at: DateTime<Utc>) -> Self {
+        let to = match filter.session_id {
+            Some(_) => filter.to,
+            None => Some(filter.to.map_or(confirmed_at, |to| to.min(confirmed_at))),
+        };
+        Self {
+            erasure_id,
+            app_id: filter.app_id,
+            session_id: filter.session_id,
+            category: filter.category,
+            name: filter.name,
+            from: filter.from,
+            to,
+        }
+    }
+
     /// Whether `event` falls under this erasure's filter.
     pub fn covers(&self, event: &Arrival<'_>) -> bool {
         self.app_id == event.app_id
-            && self.session_id == event.session_id
+            && self.session_id.is_none_or(|s| s == event.session_id)
             && self.category.as_deref().is_none_or(|c| c == event.category)
             && self.name.as_deref().is_none_or(|n| n == event.name)
             && self.from.is_none_or(|from| event.timestamp >= from)
@@ -158,7 +178,7 @@ mod tests {
         let stone = Tombstone {
             erasure_id: Uuid::new_v4(),
             app_id: "shop".into(),
-            session_id: session,
+            session_id: Some(session),
             category: None,
             name: Some("pageview".into()),
             from: Some(at("2021-01-01T00:00:00Z")),
@@ -188,5 +208,47 @@ mod tests {
             timestamp: at("2020-12-31T23:00:00Z"),
             ..event
         }));
+    }
+
+    #[test]
+    fn a_tombstone_without_a_session_ends_at_its_confirmation() {
+        let confirmed = at("2021-01-05T00:00:00Z");
+        let filter = Filter {
+            app_id: "shop".into(),
+            from: Some(at("2021-01-01T00:00:00Z")),
+            category: Some("page interaction".into()),
+            ..Filter::default()
+        };
+        let stone = Tombstone::of(Uuid::new_v4(), filter.clone(), confirmed);
+        assert_eq!(stone.to, Some(confirmed));
+        let event = Arrival {
+            app_id: "shop",
+            session_id: Uuid::new_v4(),
+            category: "page interaction",
+            name: "pageview",
+            timestamp: at("2021-01-02T09:00:00Z"),
+        };
+        assert!(stone.covers(&event), "any session within the range");
+        assert!(!stone.covers(&Arrival {
+            timestamp: at("2021-01-06T00:00:00Z"),
+            ..event
+        }));
+        assert!(!stone.covers(&Arrival {
+            category: "other",
+            ..event
+        }));
+        let earlier = Filter {
+            to: Some(at("2021-01-03T00:00:00Z")),
+            ..filter.clone()
+        };
+        assert_eq!(
+            Tombstone::of(Uuid::new_v4(), earlier, confirmed).to,
+            Some(at("2021-01-03T00:00:00Z"))
+        );
+        let session = Filter {
+            session_id: Some(Uuid::new_v4()),
+            ..filter
+        };
+        assert_eq!(Tombstone::of(Uuid::new_v4(), session, confirmed).to, None);
     }
 }

@@ -408,6 +408,65 @@ async fn a_time_range_erasure_deletes_that_range_only() {
             .map(|s| s.starts_with("app:ops ")),
         Some(true)
     );
-    let stored = stored_ids(&env).await;
-    assert_eq!(stored, kept.into_iter().collect::<HashSet<_>>());
+    let mut kept: HashSet<Uuid> = kept.into_iter().collect();
+    assert_eq!(stored_ids(&env).await, kept);
+
+    // Late arrivals of the erased range (any session) are suppressed; the same application's
+    // events outside the filter, and the same filter's in another application, are stored.
+    let user = token_for("test-app", &["events:write"]);
+    let late = |name: &str, timestamp: &str| {
+        let mut body = seed_event();
+        body["name"] = json!(name);
+        body["timestamp"] = json!(timestamp);
+        body
+    };
+    let mut suppressed = 0;
+    for (name, timestamp, erased) in [
+        ("pageview", "2021-01-02 08:00:00", true),
+        ("pageview", "2021-01-02T23:59:59Z", true),
+        ("pageview", "2021-01-02 00:00:00", true),
+        ("form submit", "2021-01-02 08:00:00", false),
+        ("pageview", "2021-01-03 00:00:00", false),
+    ] {
+        let (status, answer) = post(&api, &user, "/events", Some(&late(name, timestamp))).await;
+        assert_eq!(status, 202, "{answer}");
+        let id: Uuid = answer["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id");
+        if erased {
+            suppressed += 1;
+        } else {
+            kept.insert(id);
+        }
+    }
+    let other = token_for("ops", &["events:write"]);
+    let (status, answer) = post(
+        &api,
+        &other,
+        "/events",
+        Some(&late("pageview", "2021-01-02 08:00:00")),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    kept.insert(
+        answer["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id"),
+    );
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let after = loop {
+        let (_, now) = api.get_as(&admin, &format!("/erasures/{id}")).await;
+        if now["suppressed"] == suppressed || tokio::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(after["suppressed"], suppressed, "{after}");
+    assert_eq!(
+        env.wait_for_events(kept.len() as u64, WITHIN).await,
+        kept.len() as u64
+    );
+    assert_eq!(stored_ids(&env).await, kept);
 }

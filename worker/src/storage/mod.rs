@@ -63,11 +63,16 @@ impl AddAssign for Committed {
 pub struct Store {
     db: DatabaseConnection,
     projections: Vec<Arc<dyn Projection>>,
+    tombstones: tombstones::Tombstones,
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection, projections: Vec<Arc<dyn Projection>>) -> Self {
-        Self { db, projections }
+        Self {
+            db,
+            projections,
+            tombstones: tombstones::Tombstones::default(),
+        }
     }
 
     /// Whether the database answers.
@@ -139,7 +144,7 @@ impl Store {
     }
 
     /// Writes the verdicts' rows in one transaction, after the tombstones' check
-    /// ([`tombstones::screen`]: the events of an erased session are left out and counted).
+    /// ([`tombstones::Tombstones::screen`]: the events of an erased session are left out and counted).
     /// Events already stored are skipped (ON CONFLICT DO NOTHING on the primary key); a
     /// refused event seen before bumps its dead letter's `attempts` and `last_seen` instead of
     /// adding a row. (Every batch is a transaction: the check must take the erasure lock in a
@@ -147,7 +152,7 @@ impl Store {
     async fn write(&self, verdicts: &[Verdict]) -> Result<Committed, DbErr> {
         let txn = self.db.begin().await?;
         let arrivals: Vec<_> = verdicts.iter().map(Verdict::arrival).collect();
-        let covered = tombstones::screen(&txn, &arrivals).await?;
+        let covered = self.tombstones.screen(&txn, &arrivals).await?;
         let kept: Vec<&Verdict> = verdicts
             .iter()
             .zip(&covered)
