@@ -40,7 +40,8 @@ pub enum Table {
     /// `(app_id, timestamp, id)` indexes.
     Events,
     /// `dead_letters`: the session and the timestamp are read from the kept envelope
-    /// (`payload`); a dead letter kept only as bytes carries neither and is not matched.
+    /// (`payload`); a dead letter kept only as bytes is matched by a session-only filter when
+    /// the bytes hold the session's id, and never by anything else.
     DeadLetters,
 }
 
@@ -49,21 +50,44 @@ pub enum Table {
 const DEAD_LETTER_TIME: &str = r#"(CASE WHEN payload->'event'->>'timestamp' ~ '^\d{4}-\d{2}-\d{2}T' THEN (payload->'event'->>'timestamp')::timestamptz END)"#;
 
 impl Filter {
+    /// A session and nothing else.
+    fn session_only(&self) -> bool {
+        self.session_id.is_some()
+            && self.category.is_none()
+            && self.name.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+    }
+
     /// A SQL condition on `table` and its bind values, numbered from `$first`.
     pub fn condition(&self, table: Table, first: usize) -> (String, Vec<Value>) {
-        let mut parts = Vec::new();
-        let mut values: Vec<Value> = Vec::new();
+        let mut parts = vec![format!("app_id = ${first}")];
+        let mut values: Vec<Value> = vec![self.app_id.clone().into()];
+        if let (Some(session_id), Table::DeadLetters, true) =
+            (self.session_id, table, self.session_only())
+        {
+            // A dead letter kept only as bytes (no envelope) matches a session-only filter
+            // when its bytes hold the session's id, in lower or upper case: the rest of a
+            // filter (category, name, time) cannot be read from bytes.
+            values.push(session_id.to_string().into());
+            let n = first + 1;
+            parts.push(format!(
+                "(payload->'event'->>'session_id' = ${n} OR (payload IS NULL AND \
+                 (position(convert_to(${n}, 'UTF8') in raw) > 0 \
+                  OR position(convert_to(upper(${n}), 'UTF8') in raw) > 0)))"
+            ));
+        }
         let mut bind = |column: &str, op: &str, value: Value| {
             values.push(value);
             parts.push(format!("{column} {op} ${}", first + values.len() - 1));
         };
-        bind("app_id", "=", self.app_id.clone().into());
         let time = match table {
             Table::Events => r#""timestamp""#,
             Table::DeadLetters => DEAD_LETTER_TIME,
         };
         match (self.session_id, table) {
             (Some(session_id), Table::Events) => bind("session_id", "=", session_id.into()),
+            (Some(_), Table::DeadLetters) if self.session_only() => {}
             // Compared as text (the envelope's form of a UUID), so nothing is ever cast.
             (Some(session_id), Table::DeadLetters) => bind(
                 "payload->'event'->>'session_id'",
@@ -170,6 +194,15 @@ mod tests {
             sql.contains("payload->'event'->>'session_id' = $2"),
             "{sql}"
         );
+        assert!(!sql.contains("raw"), "a narrower filter never matches bytes: {sql}");
+        let session_only = Filter {
+            app_id: "shop".into(),
+            session_id: Some(session),
+            ..Filter::default()
+        };
+        let (sql, values) = session_only.condition(Table::DeadLetters, 1);
+        assert_eq!(values.len(), 2);
+        assert!(sql.contains("position(convert_to($2, 'UTF8') in raw)"), "{sql}");
     }
 
     #[test]
