@@ -194,7 +194,10 @@ mod tests {
             sql.contains("payload->'event'->>'session_id' = $2"),
             "{sql}"
         );
-        assert!(!sql.contains("raw"), "a narrower filter never matches bytes: {sql}");
+        assert!(
+            !sql.contains("raw"),
+            "a narrower filter never matches bytes: {sql}"
+        );
         let session_only = Filter {
             app_id: "shop".into(),
             session_id: Some(session),
@@ -202,7 +205,10 @@ mod tests {
         };
         let (sql, values) = session_only.condition(Table::DeadLetters, 1);
         assert_eq!(values.len(), 2);
-        assert!(sql.contains("position(convert_to($2, 'UTF8') in raw)"), "{sql}");
+        assert!(
+            sql.contains("position(convert_to($2, 'UTF8') in raw)"),
+            "{sql}"
+        );
     }
 
     #[test]

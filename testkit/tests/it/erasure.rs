@@ -470,3 +470,60 @@ async fn a_time_range_erasure_deletes_that_range_only() {
     );
     assert_eq!(stored_ids(&env).await, kept);
 }
+
+#[tokio::test]
+async fn a_session_erasure_takes_the_dead_letters_kept_as_bytes_that_name_the_session() {
+    use sea_orm::ConnectionTrait;
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker_with(WORKER_FLAGS).await;
+    let eraser = token_for("test-app", &["events:erase"]);
+    let erased = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    // Undecodable messages (kept as bytes, no envelope): two naming the session (one in upper
+    // case), one naming another session, one of another application naming it.
+    let mut keep = HashSet::new();
+    for (app, bytes, kept) in [
+        (
+            "test-app",
+            format!("{{\"session_id\": \"{erased}\", \"data\": \u{1}"),
+            false,
+        ),
+        (
+            "test-app",
+            format!("garbage {} garbage", erased.to_string().to_uppercase()),
+            false,
+        ),
+        ("test-app", format!("{{\"session_id\": \"{other}\""), true),
+        ("ops", format!("{{\"session_id\": \"{erased}\""), true),
+    ] {
+        let id = Uuid::new_v4();
+        env.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "INSERT INTO dead_letters (id, kind, app_id, message, reasons, raw, attempts, \
+                 first_seen, last_seen) \
+                 VALUES ($1, 'undecodable', $2, 'not json', '[]', $3, 1, now(), now())",
+                [id.into(), app.into(), bytes.into_bytes().into()],
+            ))
+            .await
+            .expect("dead letter");
+        if kept {
+            keep.insert(id);
+        }
+    }
+    let (pending, _) = erase(&api, &eraser, erased).await;
+    assert_eq!(pending["dry_run"]["dead_letters"], 2, "{pending}");
+    let done = wait_done(&api, &eraser, pending["id"].as_str().expect("id")).await;
+    assert_eq!(done["deleted"]["dead_letters"], 2, "{done}");
+    let left: HashSet<Uuid> = eye_core::entity::dead_letter::Entity::find()
+        .select_only()
+        .column(eye_core::entity::dead_letter::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(&env.db)
+        .await
+        .expect("ids")
+        .into_iter()
+        .collect();
+    assert_eq!(left, keep);
+}
