@@ -57,6 +57,11 @@ pub const NAV: &[NavItem] = &[
         path: "/admin/plans",
         title: "Provider plans",
     },
+    NavItem {
+        key: "erasures",
+        path: "/admin/erasures",
+        title: "Erasures",
+    },
 ];
 
 /// Every console route.

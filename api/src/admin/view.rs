@@ -35,6 +35,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("statuses.html", include_str!("templates/statuses.html")),
     ("apps.html", include_str!("templates/apps.html")),
     ("plans.html", include_str!("templates/plans.html")),
+    ("erasures.html", include_str!("templates/erasures.html")),
+    ("erasure.html", include_str!("templates/erasure.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

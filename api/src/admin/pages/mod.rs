@@ -2,6 +2,7 @@
 
 mod apps;
 mod dead_letters;
+mod erasures;
 mod events;
 mod login;
 mod overview;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(dead_letters::router())
         .merge(apps::router())
         .merge(plans::router())
+        .merge(erasures::router())
 }
 
 /// What `layout.html` needs, merged with a page's own context.
