@@ -415,3 +415,36 @@ async fn an_erasure_is_dry_run_then_confirmed_with_its_count_typed_back() {
     assert!(page.contains("asked from the console"));
     assert_eq!(scalar(&env, "SELECT count(*) FROM events").await, 0);
 }
+
+#[tokio::test]
+async fn accepted_events_are_counted_per_minute_off_the_request_path() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    for _ in 0..3 {
+        assert_eq!(api.post_event(&seed_event()).await.status(), 202);
+    }
+    let batch = serde_json::json!([seed_event(), seed_event()]);
+    let response = api
+        .client
+        .post(api.url("/events/batch"))
+        .bearer_auth(&api.token)
+        .json(&batch)
+        .send()
+        .await
+        .expect("batch");
+    assert_eq!(response.status(), 200);
+    let counted = "SELECT coalesce(sum(accepted), 0)::int8 FROM accepted_per_minute \
+                   WHERE app_id = 'test-app'";
+    let start = Instant::now();
+    while scalar(&env, counted).await < 5 {
+        assert!(start.elapsed() < Duration::from_secs(15), "not flushed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(scalar(&env, counted).await, 5, "counted once");
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&admin_token()).await;
+    let (status, _, page) = browser.get("/admin").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"id="accepted-hour">5<"#), "{page}");
+}
