@@ -39,6 +39,7 @@ pub async fn accept(
         }
     })?;
     metrics::counter!("eye_events_accepted_total").increment(1);
+    state.auth.usage.accepted(&caller.app_id, 1);
     Ok((envelope.event.id, quota))
 }
 

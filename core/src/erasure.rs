@@ -40,7 +40,8 @@ pub enum Table {
     /// `(app_id, timestamp, id)` indexes.
     Events,
     /// `dead_letters`: the session and the timestamp are read from the kept envelope
-    /// (`payload`); a dead letter kept only as bytes carries neither and is not matched.
+    /// (`payload`); a dead letter kept only as bytes is matched by a session-only filter when
+    /// the bytes hold the session's id, and never by anything else.
     DeadLetters,
 }
 
@@ -49,21 +50,44 @@ pub enum Table {
 const DEAD_LETTER_TIME: &str = r#"(CASE WHEN payload->'event'->>'timestamp' ~ '^\d{4}-\d{2}-\d{2}T' THEN (payload->'event'->>'timestamp')::timestamptz END)"#;
 
 impl Filter {
+    /// A session and nothing else.
+    fn session_only(&self) -> bool {
+        self.session_id.is_some()
+            && self.category.is_none()
+            && self.name.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+    }
+
     /// A SQL condition on `table` and its bind values, numbered from `$first`.
     pub fn condition(&self, table: Table, first: usize) -> (String, Vec<Value>) {
-        let mut parts = Vec::new();
-        let mut values: Vec<Value> = Vec::new();
+        let mut parts = vec![format!("app_id = ${first}")];
+        let mut values: Vec<Value> = vec![self.app_id.clone().into()];
+        if let (Some(session_id), Table::DeadLetters, true) =
+            (self.session_id, table, self.session_only())
+        {
+            // A dead letter kept only as bytes (no envelope) matches a session-only filter
+            // when its bytes hold the session's id, in lower or upper case: the rest of a
+            // filter (category, name, time) cannot be read from bytes.
+            values.push(session_id.to_string().into());
+            let n = first + 1;
+            parts.push(format!(
+                "(payload->'event'->>'session_id' = ${n} OR (payload IS NULL AND \
+                 (position(convert_to(${n}, 'UTF8') in raw) > 0 \
+                  OR position(convert_to(upper(${n}), 'UTF8') in raw) > 0)))"
+            ));
+        }
         let mut bind = |column: &str, op: &str, value: Value| {
             values.push(value);
             parts.push(format!("{column} {op} ${}", first + values.len() - 1));
         };
-        bind("app_id", "=", self.app_id.clone().into());
         let time = match table {
             Table::Events => r#""timestamp""#,
             Table::DeadLetters => DEAD_LETTER_TIME,
         };
         match (self.session_id, table) {
             (Some(session_id), Table::Events) => bind("session_id", "=", session_id.into()),
+            (Some(_), Table::DeadLetters) if self.session_only() => {}
             // Compared as text (the envelope's form of a UUID), so nothing is ever cast.
             (Some(session_id), Table::DeadLetters) => bind(
                 "payload->'event'->>'session_id'",
@@ -88,12 +112,15 @@ impl Filter {
     }
 }
 
-/// A confirmed erasure of a session, as the worker checks late events against it.
+/// A confirmed erasure's filter, as the worker checks late events against it. With a
+/// session, it covers that session's events forever (within the rest of the filter); without
+/// one, its time range ends at the confirmation at the latest ([`Tombstone::of`]): late
+/// arrivals of the erased range are suppressed, events that happen afterwards are new data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
     pub erasure_id: Uuid,
     pub app_id: String,
-    pub session_id: Uuid,
+    pub session_id: Option<Uuid>,
     pub category: Option<String>,
     pub name: Option<String>,
     pub from: Option<DateTime<Utc>>,
@@ -111,10 +138,27 @@ pub struct Arrival<'a> {
 }
 
 impl Tombstone {
+    /// The tombstone of an erasure confirmed at `confirmed_at`.
+    pub fn of(erasure_id: Uuid, filter: Filter, confirmed_at: DateTime<Utc>) -> Self {
+        let to = match filter.session_id {
+            Some(_) => filter.to,
+            None => Some(filter.to.map_or(confirmed_at, |to| to.min(confirmed_at))),
+        };
+        Self {
+            erasure_id,
+            app_id: filter.app_id,
+            session_id: filter.session_id,
+            category: filter.category,
+            name: filter.name,
+            from: filter.from,
+            to,
+        }
+    }
+
     /// Whether `event` falls under this erasure's filter.
     pub fn covers(&self, event: &Arrival<'_>) -> bool {
         self.app_id == event.app_id
-            && self.session_id == event.session_id
+            && self.session_id.is_none_or(|s| s == event.session_id)
             && self.category.as_deref().is_none_or(|c| c == event.category)
             && self.name.as_deref().is_none_or(|n| n == event.name)
             && self.from.is_none_or(|from| event.timestamp >= from)
@@ -150,6 +194,21 @@ mod tests {
             sql.contains("payload->'event'->>'session_id' = $2"),
             "{sql}"
         );
+        assert!(
+            !sql.contains("raw"),
+            "a narrower filter never matches bytes: {sql}"
+        );
+        let session_only = Filter {
+            app_id: "shop".into(),
+            session_id: Some(session),
+            ..Filter::default()
+        };
+        let (sql, values) = session_only.condition(Table::DeadLetters, 1);
+        assert_eq!(values.len(), 2);
+        assert!(
+            sql.contains("position(convert_to($2, 'UTF8') in raw)"),
+            "{sql}"
+        );
     }
 
     #[test]
@@ -158,7 +217,7 @@ mod tests {
         let stone = Tombstone {
             erasure_id: Uuid::new_v4(),
             app_id: "shop".into(),
-            session_id: session,
+            session_id: Some(session),
             category: None,
             name: Some("pageview".into()),
             from: Some(at("2021-01-01T00:00:00Z")),
@@ -188,5 +247,47 @@ mod tests {
             timestamp: at("2020-12-31T23:00:00Z"),
             ..event
         }));
+    }
+
+    #[test]
+    fn a_tombstone_without_a_session_ends_at_its_confirmation() {
+        let confirmed = at("2021-01-05T00:00:00Z");
+        let filter = Filter {
+            app_id: "shop".into(),
+            from: Some(at("2021-01-01T00:00:00Z")),
+            category: Some("page interaction".into()),
+            ..Filter::default()
+        };
+        let stone = Tombstone::of(Uuid::new_v4(), filter.clone(), confirmed);
+        assert_eq!(stone.to, Some(confirmed));
+        let event = Arrival {
+            app_id: "shop",
+            session_id: Uuid::new_v4(),
+            category: "page interaction",
+            name: "pageview",
+            timestamp: at("2021-01-02T09:00:00Z"),
+        };
+        assert!(stone.covers(&event), "any session within the range");
+        assert!(!stone.covers(&Arrival {
+            timestamp: at("2021-01-06T00:00:00Z"),
+            ..event
+        }));
+        assert!(!stone.covers(&Arrival {
+            category: "other",
+            ..event
+        }));
+        let earlier = Filter {
+            to: Some(at("2021-01-03T00:00:00Z")),
+            ..filter.clone()
+        };
+        assert_eq!(
+            Tombstone::of(Uuid::new_v4(), earlier, confirmed).to,
+            Some(at("2021-01-03T00:00:00Z"))
+        );
+        let session = Filter {
+            session_id: Some(Uuid::new_v4()),
+            ..filter
+        };
+        assert_eq!(Tombstone::of(Uuid::new_v4(), session, confirmed).to, None);
     }
 }

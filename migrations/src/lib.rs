@@ -18,6 +18,7 @@ mod m20261203_190000_erasures;
 mod m20261203_220000_webhooks;
 mod m20261203_230000_json_records;
 mod m20261203_233000_partitioned_events;
+mod m20261203_235000_erasure_console;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_220000_webhooks::Migration),
             Box::new(m20261203_230000_json_records::Migration),
             Box::new(m20261203_233000_partitioned_events::Migration),
+            Box::new(m20261203_235000_erasure_console::Migration),
         ]
     }
 }

@@ -166,6 +166,14 @@ try {
   check((await page.textContent(`#dead-letters tr:has-text("${refused}") .status-stored`)) === "stored",
     "the group's list says the replayed event is now stored");
 
+  // The token's last use is recorded (off the request path, flushed within a second or two).
+  const lastUsed = await until("the token's last use on Applications", async () => {
+    await page.goto(`${BASE}/admin/apps`);
+    const t = (await page.textContent("#app-shop table.tokens .last-used")).trim();
+    return t !== "never" ? t : null;
+  });
+  check(lastUsed.includes("UTC"), `the token's last use is shown (${lastUsed})`);
+
   // Revoke the token: the next post is refused.
   await page.goto(`${BASE}/admin/apps`);
   await page.click("#app-shop table.tokens button:has-text('Revoke')");
@@ -199,7 +207,8 @@ try {
   // Overview and provider plans.
   await page.goto(`${BASE}/admin`);
   check(Number(await page.textContent("#stored-hour")) >= 2, "the Overview counts the stored events");
-  check((await page.locator("svg.chart polyline").count()) === 2, "the chart is drawn (SVG)");
+  check(Number(await page.textContent("#accepted-hour")) >= 3, "the Overview counts the accepted events (the api's own counts)");
+  check((await page.locator("svg.chart polyline").count()) === 3, "the chart is drawn (SVG: accepted, stored, refused)");
   check((await page.locator("#queue-depth").count()) === 1, "the queue depth is read from the broker");
   await shot(page, "overview");
   await page.goto(`${BASE}/admin/plans`);
@@ -223,6 +232,29 @@ try {
   check((await page.locator("#records tbody tr").count()) === 5, "the posts' records are listed");
   check((await page.textContent("#records")).includes("post 1 title"), "with their content");
   await shot(page, "records");
+  // Erasures: a dry run, a wrong count refused, the right count confirms, progress to done.
+  await page.goto(`${BASE}/admin/erasures`);
+  await page.fill("#erase-app", "shop");
+  await page.fill("#erase-session", "e2085be5-9137-4e4e-80b5-f1ffddc25423");
+  await page.fill("#erase-reason", "the user asked to be forgotten");
+  await page.click("#create-erasure button");
+  const matched = Number(await page.textContent("#dry-run-events"));
+  check(matched >= 2, `the dry run counts the session's stored events (${matched})`);
+  await shot(page, "erasures");
+  await page.fill("#confirm-count", String(matched + 1));
+  await page.click("#confirm-erasure button");
+  check((await page.textContent("#error")).includes("count"), "a wrong count typed back does not confirm");
+  await page.goBack();
+  await page.fill("#confirm-count", String(matched));
+  await page.click("#confirm-erasure button");
+  await until("the erasure to be done", async () => {
+    await page.goto(page.url());
+    return (await page.textContent("#erasure-status")).trim() === "done";
+  }, 30000);
+  check((await page.textContent("#erasure-deleted")).startsWith(`${matched} events`), "the erasure deleted what the dry run counted");
+  await shot(page, "erasure");
+  await page.goto(`${BASE}/admin/events?app=shop`);
+  check((await page.locator(`a.event-link:has-text("${first}")`).count()) === 0, "the erased session's events are gone from Events");
 
   // Sign out: the session is over.
   await page.click("header .signout button");

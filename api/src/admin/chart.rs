@@ -1,5 +1,5 @@
-//! The Overview's chart, drawn here as SVG (no charting library): stored and refused events
-//! per minute, as two lines over the last hour.
+//! The Overview's chart, drawn here as SVG (no charting library): accepted, stored and
+//! refused events per minute, as three lines over the last hour.
 
 use std::fmt::Write as _;
 
@@ -13,7 +13,7 @@ const PAD: f64 = 36.0;
 pub fn per_minute(minutes: &[Minute]) -> String {
     let max = minutes
         .iter()
-        .map(|m| m.stored.max(m.refused))
+        .map(|m| m.accepted.max(m.stored).max(m.refused))
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -31,7 +31,7 @@ pub fn per_minute(minutes: &[Minute]) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="chart" role="img" aria-label="events stored and refused per minute">"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="chart" role="img" aria-label="events accepted, stored and refused per minute">"##
     );
     let _ = write!(
         svg,
@@ -58,6 +58,11 @@ pub fn per_minute(minutes: &[Minute]) -> String {
     }
     let _ = write!(
         svg,
+        r##"<polyline fill="none" stroke="#16a34a" stroke-width="2" stroke-dasharray="5 3" points="{}"><title>accepted</title></polyline>"##,
+        line(|m| m.accepted)
+    );
+    let _ = write!(
+        svg,
         r##"<polyline fill="none" stroke="#2563eb" stroke-width="2" points="{}"><title>stored</title></polyline>"##,
         line(|m| m.stored)
     );
@@ -68,7 +73,8 @@ pub fn per_minute(minutes: &[Minute]) -> String {
     );
     let _ = write!(
         svg,
-        r##"<text x="{a}" y="16" font-size="12" fill="#2563eb">stored</text><text x="{b}" y="16" font-size="12" fill="#dc2626">refused</text></svg>"##,
+        r##"<text x="{c}" y="16" font-size="12" fill="#16a34a">accepted</text><text x="{a}" y="16" font-size="12" fill="#2563eb">stored</text><text x="{b}" y="16" font-size="12" fill="#dc2626">refused</text></svg>"##,
+        c = W - 220.0,
         a = W - 150.0,
         b = W - 90.0
     );
@@ -85,6 +91,7 @@ mod tests {
         let minutes: Vec<Minute> = (0..60)
             .map(|i| Minute {
                 minute: Utc::now(),
+                accepted: i + 1,
                 stored: i,
                 refused: 60 - i,
             })

@@ -62,6 +62,11 @@ pub const NAV: &[NavItem] = &[
         path: "/admin/records",
         title: "JSON records",
     },
+    NavItem {
+        key: "erasures",
+        path: "/admin/erasures",
+        title: "Erasures",
+    },
 ];
 
 /// Every console route.

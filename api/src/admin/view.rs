@@ -36,6 +36,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("apps.html", include_str!("templates/apps.html")),
     ("plans.html", include_str!("templates/plans.html")),
     ("records.html", include_str!("templates/records.html")),
+    ("erasures.html", include_str!("templates/erasures.html")),
+    ("erasure.html", include_str!("templates/erasure.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

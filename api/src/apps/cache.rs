@@ -77,6 +77,8 @@ pub struct AuthCache {
     lookup_permits: Semaphore,
     /// Queries made by lookups (tests and `eye_auth_app_lookups_total`).
     lookups_made: AtomicU64,
+    /// Events accepted per minute and tokens' last use, flushed by the refresher.
+    pub usage: super::usage::Usage,
 }
 
 impl AuthCache {
@@ -95,6 +97,7 @@ impl AuthCache {
                 .build(),
             lookup_permits: Semaphore::new(lookup_permits as usize),
             lookups_made: AtomicU64::new(0),
+            usage: super::usage::Usage::default(),
             settings,
             db,
         }
@@ -131,6 +134,7 @@ impl AuthCache {
         if snapshot.revoked.contains(&claims.jti) {
             return Err(AuthError::Revoked.into());
         }
+        self.usage.token_used(&claims.jti);
         Ok(app)
     }
 
@@ -247,8 +251,14 @@ impl AuthCache {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    () = stop.cancelled() => return,
+                    () = stop.cancelled() => {
+                        let _ = self.usage.flush(&self.db).await;
+                        return;
+                    }
                     _ = ticks.tick() => {}
+                }
+                if let Err(e) = self.usage.flush(&self.db).await {
+                    tracing::warn!(error = %e, "cannot record accepted counts and token use");
                 }
                 // Bounded, so that a hung connection cannot hold back the next attempt.
                 match tokio::time::timeout(every.max(Duration::from_secs(1)), self.refresh()).await

@@ -4,6 +4,7 @@
 
 mod cache;
 pub mod limits;
+pub mod usage;
 
 use std::time::Duration;
 
@@ -112,6 +113,7 @@ pub async fn issue_token(
         issued_at: at(claims.iat).unwrap_or_else(Utc::now),
         expires_at: claims.exp.and_then(at),
         revoked_at: None,
+        last_used_at: None,
     };
     store::apps::insert_token(db, record).await?;
     Ok(Issued {

@@ -94,6 +94,10 @@ pub async fn accept(
         return Err(error);
     }
     metrics::counter!("eye_events_accepted_total").increment(valid.len() as u64);
+    state
+        .auth
+        .usage
+        .accepted(&caller.app_id, valid.len() as u64);
     let results: Vec<ItemResult> = judged
         .into_iter()
         .map(|j| match j {

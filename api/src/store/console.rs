@@ -99,15 +99,17 @@ pub async fn delete_session(db: &DatabaseConnection, id_hash: &str) -> Result<()
     Ok(())
 }
 
-/// Stored and refused events of one minute.
+/// Accepted, stored and refused events of one minute.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Minute {
     pub minute: DateTime<Utc>,
+    /// Answered 202 by the api (`accepted_per_minute`, flushed every refresh interval).
+    pub accepted: i64,
     pub stored: i64,
     pub refused: i64,
 }
 
-/// Events stored (by `stored_at`, on its BRIN index) and refused (dead letters of kind
+/// Events accepted (the api's own per-minute counts), stored (by `stored_at`, on its BRIN index) and refused (dead letters of kind
 /// `invalid` by `last_seen`, on its index) per minute over the last `minutes` minutes,
 /// oldest first, zeros included.
 pub async fn per_minute(db: &DatabaseConnection, minutes: i32) -> Result<Vec<Minute>, StoreError> {
@@ -127,9 +129,16 @@ r AS (
     WHERE kind = 'invalid'
       AND last_seen >= date_trunc('minute', now()) - make_interval(mins => $1 - 1)
     GROUP BY 1
+),
+a AS (
+    SELECT minute, sum(accepted) AS n FROM accepted_per_minute
+    WHERE minute >= date_trunc('minute', now()) - make_interval(mins => $1 - 1)
+    GROUP BY 1
 )
-SELECT m.minute, coalesce(s.n, 0)::int8 AS stored, coalesce(r.n, 0)::int8 AS refused
-FROM m LEFT JOIN s USING (minute) LEFT JOIN r USING (minute) ORDER BY m.minute"#,
+SELECT m.minute, coalesce(a.n, 0)::int8 AS accepted, coalesce(s.n, 0)::int8 AS stored,
+       coalesce(r.n, 0)::int8 AS refused
+FROM m LEFT JOIN a USING (minute) LEFT JOIN s USING (minute) LEFT JOIN r USING (minute)
+ORDER BY m.minute"#,
         [minutes.into()],
     ))
     .all(db)

@@ -241,6 +241,9 @@ pub async fn confirm(
     .one(&txn)
     .await?;
     if confirmed.is_some() {
+        // The workers reload their tombstones (every confirmed erasure) when this moves.
+        txn.execute_unprepared("UPDATE erasure_generation SET generation = generation + 1")
+            .await?;
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
             "INSERT INTO erasure_tombstones \

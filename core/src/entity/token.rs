@@ -17,6 +17,9 @@ pub struct Model {
     pub issued_at: DateTimeUtc,
     pub expires_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// When the api last admitted it (written at most once a minute per api process;
+    /// migration `m20261203_235000_erasure_console`).
+    pub last_used_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

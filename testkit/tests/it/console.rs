@@ -386,3 +386,113 @@ async fn the_plans_page_shows_each_providers_fetch_history_and_circuit_and_json_
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn an_erasure_is_dry_run_then_confirmed_with_its_count_typed_back() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker_with(&["--erasure-poll-ms", "50"]).await;
+    let session = uuid::Uuid::new_v4();
+    for _ in 0..3 {
+        let mut body = seed_event();
+        body["session_id"] = serde_json::json!(session);
+        assert_eq!(api.post_event(&body).await.status(), 202);
+    }
+    assert_eq!(env.wait_for_events(3, Duration::from_secs(30)).await, 3);
+    let mut browser = Browser::new(&api);
+    let csrf = browser.sign_in(&admin_token()).await;
+    let session_text = session.to_string();
+    let (status, _, _) = browser
+        .post(
+            "/admin/erasures/create",
+            &[
+                ("csrf", &csrf),
+                ("app", "test-app"),
+                ("session_id", &session_text),
+                ("reason", "asked from the console"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let pending = "SELECT count(*) FROM erasures WHERE status = 'pending' \
+                   AND dry_run_events = 3 AND requested_by LIKE 'console:%'";
+    assert_eq!(scalar(&env, pending).await, 1);
+    let id = {
+        let row = env
+            .db
+            .query_one_raw(Statement::from_string(
+                env.db.get_database_backend(),
+                "SELECT id::text FROM erasures",
+            ))
+            .await
+            .expect("query")
+            .expect("a row");
+        row.try_get_by_index::<String>(0).expect("id")
+    };
+    let (status, _, _) = browser
+        .post(
+            "/admin/erasures/confirm",
+            &[("csrf", &csrf), ("id", &id), ("count", "2")],
+        )
+        .await;
+    assert_ne!(status, 303, "a wrong count does not confirm");
+    assert_eq!(scalar(&env, pending).await, 1);
+    let (status, location, _) = browser
+        .post(
+            "/admin/erasures/confirm",
+            &[("csrf", &csrf), ("id", &id), ("count", "3")],
+        )
+        .await;
+    assert_eq!((status, location), (303, format!("/admin/erasures/{id}")));
+    let start = Instant::now();
+    loop {
+        let (status, _, page) = browser.get(&format!("/admin/erasures/{id}")).await;
+        assert_eq!(status, 200);
+        if page.contains(r#"id="erasure-status">done<"#) {
+            assert!(page.contains(r#"id="erasure-deleted">3 events"#), "{page}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not done: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _, page) = browser.get("/admin/erasures").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("asked from the console"));
+    assert_eq!(scalar(&env, "SELECT count(*) FROM events").await, 0);
+}
+
+#[tokio::test]
+async fn accepted_events_are_counted_per_minute_off_the_request_path() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    for _ in 0..3 {
+        assert_eq!(api.post_event(&seed_event()).await.status(), 202);
+    }
+    let batch = serde_json::json!([seed_event(), seed_event()]);
+    let response = api
+        .client
+        .post(api.url("/events/batch"))
+        .bearer_auth(&api.token)
+        .json(&batch)
+        .send()
+        .await
+        .expect("batch");
+    assert_eq!(response.status(), 200);
+    let counted = "SELECT coalesce(sum(accepted), 0)::int8 FROM accepted_per_minute \
+                   WHERE app_id = 'test-app'";
+    let start = Instant::now();
+    while scalar(&env, counted).await < 5 {
+        assert!(start.elapsed() < Duration::from_secs(15), "not flushed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(scalar(&env, counted).await, 5, "counted once");
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&admin_token()).await;
+    let (status, _, page) = browser.get("/admin").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"id="accepted-hour">5<"#), "{page}");
+}

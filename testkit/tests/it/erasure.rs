@@ -408,6 +408,122 @@ async fn a_time_range_erasure_deletes_that_range_only() {
             .map(|s| s.starts_with("app:ops ")),
         Some(true)
     );
-    let stored = stored_ids(&env).await;
-    assert_eq!(stored, kept.into_iter().collect::<HashSet<_>>());
+    let mut kept: HashSet<Uuid> = kept.into_iter().collect();
+    assert_eq!(stored_ids(&env).await, kept);
+
+    // Late arrivals of the erased range (any session) are suppressed; the same application's
+    // events outside the filter, and the same filter's in another application, are stored.
+    let user = token_for("test-app", &["events:write"]);
+    let late = |name: &str, timestamp: &str| {
+        let mut body = seed_event();
+        body["name"] = json!(name);
+        body["timestamp"] = json!(timestamp);
+        body
+    };
+    let mut suppressed = 0;
+    for (name, timestamp, erased) in [
+        ("pageview", "2021-01-02 08:00:00", true),
+        ("pageview", "2021-01-02T23:59:59Z", true),
+        ("pageview", "2021-01-02 00:00:00", true),
+        ("form submit", "2021-01-02 08:00:00", false),
+        ("pageview", "2021-01-03 00:00:00", false),
+    ] {
+        let (status, answer) = post(&api, &user, "/events", Some(&late(name, timestamp))).await;
+        assert_eq!(status, 202, "{answer}");
+        let id: Uuid = answer["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id");
+        if erased {
+            suppressed += 1;
+        } else {
+            kept.insert(id);
+        }
+    }
+    let other = token_for("ops", &["events:write"]);
+    let (status, answer) = post(
+        &api,
+        &other,
+        "/events",
+        Some(&late("pageview", "2021-01-02 08:00:00")),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    kept.insert(
+        answer["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id"),
+    );
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let after = loop {
+        let (_, now) = api.get_as(&admin, &format!("/erasures/{id}")).await;
+        if now["suppressed"] == suppressed || tokio::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(after["suppressed"], suppressed, "{after}");
+    assert_eq!(
+        env.wait_for_events(kept.len() as u64, WITHIN).await,
+        kept.len() as u64
+    );
+    assert_eq!(stored_ids(&env).await, kept);
+}
+
+#[tokio::test]
+async fn a_session_erasure_takes_the_dead_letters_kept_as_bytes_that_name_the_session() {
+    use sea_orm::ConnectionTrait;
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = env.spawn_worker_with(WORKER_FLAGS).await;
+    let eraser = token_for("test-app", &["events:erase"]);
+    let erased = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    // Undecodable messages (kept as bytes, no envelope): two naming the session (one in upper
+    // case), one naming another session, one of another application naming it.
+    let mut keep = HashSet::new();
+    for (app, bytes, kept) in [
+        (
+            "test-app",
+            format!("{{\"session_id\": \"{erased}\", \"data\": \u{1}"),
+            false,
+        ),
+        (
+            "test-app",
+            format!("garbage {} garbage", erased.to_string().to_uppercase()),
+            false,
+        ),
+        ("test-app", format!("{{\"session_id\": \"{other}\""), true),
+        ("ops", format!("{{\"session_id\": \"{erased}\""), true),
+    ] {
+        let id = Uuid::new_v4();
+        env.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "INSERT INTO dead_letters (id, kind, app_id, message, reasons, raw, attempts, \
+                 first_seen, last_seen) \
+                 VALUES ($1, 'undecodable', $2, 'not json', '[]', $3, 1, now(), now())",
+                [id.into(), app.into(), bytes.into_bytes().into()],
+            ))
+            .await
+            .expect("dead letter");
+        if kept {
+            keep.insert(id);
+        }
+    }
+    let (pending, _) = erase(&api, &eraser, erased).await;
+    assert_eq!(pending["dry_run"]["dead_letters"], 2, "{pending}");
+    let done = wait_done(&api, &eraser, pending["id"].as_str().expect("id")).await;
+    assert_eq!(done["deleted"]["dead_letters"], 2, "{done}");
+    let left: HashSet<Uuid> = eye_core::entity::dead_letter::Entity::find()
+        .select_only()
+        .column(eye_core::entity::dead_letter::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(&env.db)
+        .await
+        .expect("ids")
+        .into_iter()
+        .collect();
+    assert_eq!(left, keep);
 }

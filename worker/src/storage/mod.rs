@@ -70,11 +70,16 @@ impl AddAssign for Committed {
 pub struct Store {
     db: DatabaseConnection,
     projections: Vec<Arc<dyn Projection>>,
+    tombstones: tombstones::Tombstones,
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection, projections: Vec<Arc<dyn Projection>>) -> Self {
-        Self { db, projections }
+        Self {
+            db,
+            projections,
+            tombstones: tombstones::Tombstones::default(),
+        }
     }
 
     /// Whether the database answers.
@@ -146,15 +151,15 @@ impl Store {
     }
 
     /// Writes the verdicts' rows in one transaction, after the tombstones' check
-    /// ([`tombstones::screen`]: the events of an erased session are left out and counted).
-    /// Events already stored are skipped (their ids are in `event_ids` already); a
+    /// ([`tombstones::Tombstones::screen`]: the events an erasure covers are left out and
+    /// counted). Events already stored are skipped (their ids are in `event_ids` already); a
     /// refused event seen before bumps its dead letter's `attempts` and `last_seen` instead of
     /// adding a row. (Every batch is a transaction: the check must take the erasure lock in a
     /// statement before the insert's, see ARCHITECTURE.md, "Erasure".)
     async fn write(&self, verdicts: &[Verdict]) -> Result<Committed, DbErr> {
         let txn = self.db.begin().await?;
         let arrivals: Vec<_> = verdicts.iter().map(Verdict::arrival).collect();
-        let covered = tombstones::screen(&txn, &arrivals).await?;
+        let covered = self.tombstones.screen(&txn, &arrivals).await?;
         let kept: Vec<&Verdict> = verdicts
             .iter()
             .zip(&covered)

@@ -64,7 +64,7 @@ async fn render_page(
             .push(minijinja::context! {
                 jti => t.jti.to_string(), scopes => t.scopes, kid => t.kid,
                 issued_at => time(Some(t.issued_at)), expires_at => time(t.expires_at),
-                revoked_at => time(t.revoked_at),
+                revoked_at => time(t.revoked_at), last_used_at => time(t.last_used_at),
             });
     }
     let apps: Vec<_> = apps

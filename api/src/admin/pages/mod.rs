@@ -2,6 +2,7 @@
 
 mod apps;
 mod dead_letters;
+mod erasures;
 mod events;
 mod login;
 mod overview;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(apps::router())
         .merge(plans::router())
         .merge(records::router())
+        .merge(erasures::router())
 }
 
 /// What `layout.html` needs, merged with a page's own context.

@@ -26,6 +26,7 @@ async fn overview(
 ) -> Result<Html<String>, AdminError> {
     let minutes = console::per_minute(&state.reads, 60).await?;
     let lag = console::recent_lag(&state.reads).await?;
+    let accepted_hour: i64 = minutes.iter().map(|m| m.accepted).sum();
     let stored_hour: i64 = minutes.iter().map(|m| m.stored).sum();
     let refused_hour: i64 = minutes.iter().map(|m| m.refused).sum();
     let events_estimate = console::estimated_rows(&state.reads, "events").await?;
@@ -50,8 +51,8 @@ async fn overview(
             "overview",
             minijinja::context! {
                 chart => minijinja::Value::from_safe_string(chart::per_minute(&minutes)),
-                stored_hour, refused_hour,
-                last_minute => minutes.last().map(|m| (m.stored, m.refused)),
+                accepted_hour, stored_hour, refused_hour,
+                last_minute => minutes.last().map(|m| (m.accepted, m.stored, m.refused)),
                 lag_events => lag.events,
                 lag_p50 => ms(lag.p50_ms), lag_p95 => ms(lag.p95_ms), lag_max => ms(lag.max_ms),
                 events_estimate, dead_estimate,

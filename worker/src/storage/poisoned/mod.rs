@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 pub use rows::{Poisoned, Poisoning, rows};
 
-use super::tombstones::{arrival_of, screen};
+use super::tombstones::{Tombstones, arrival_of};
 use super::{Fault, Store, chunks, classify, rows_per_statement};
 
 impl Store {
@@ -25,11 +25,16 @@ impl Store {
     /// the message is recorded whole, as one row of bytes, so the poison queue never stalls.
     /// The error returned is transient: retry.
     pub async fn record_poisoned(&self, body: &[u8], why: &Poisoning) -> Result<u64, DbErr> {
-        match write(&self.db, rows(body, why, Utc::now())).await {
+        match write(&self.db, &self.tombstones, rows(body, why, Utc::now())).await {
             Err(e) if matches!(classify(&e), Fault::Data(_)) => {
                 tracing::error!(error = %e, "poisoned rows refused; recording the message whole");
                 let detail = format!("its events could not be recorded one by one: {e}");
-                write(&self.db, vec![rows::whole(body, why, &detail, Utc::now())]).await
+                write(
+                    &self.db,
+                    &self.tombstones,
+                    vec![rows::whole(body, why, &detail, Utc::now())],
+                )
+                .await
             }
             done => done,
         }
@@ -38,7 +43,11 @@ impl Store {
 
 /// Writes the rows in one transaction; a poisoned event seen again bumps its `attempts` and
 /// `last_seen`, and a row of another kind is left as it is.
-async fn write(db: &DatabaseConnection, poisoned: Vec<Poisoned>) -> Result<u64, DbErr> {
+async fn write(
+    db: &DatabaseConnection,
+    tombstones: &Tombstones,
+    poisoned: Vec<Poisoned>,
+) -> Result<u64, DbErr> {
     let stored = stored_already(db, &poisoned).await?;
     let poisoned: Vec<Poisoned> = poisoned
         .into_iter()
@@ -58,7 +67,7 @@ async fn write(db: &DatabaseConnection, poisoned: Vec<Poisoned>) -> Result<u64, 
             _ => None,
         })
         .collect();
-    let covered = screen(&txn, &arrivals).await?;
+    let covered = tombstones.screen(&txn, &arrivals).await?;
     let rows: Vec<dead_letter::ActiveModel> = poisoned
         .into_iter()
         .zip(covered)
