@@ -5,6 +5,7 @@
 
 pub mod consumer;
 pub mod erasure;
+pub mod importer;
 pub mod pipeline;
 pub mod settings;
 pub mod startup;

@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
 use crate::erasure;
+use crate::importer;
 use crate::pipeline::Pipeline;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
@@ -40,9 +41,10 @@ impl Worker {
     /// is cancelled; then finishes and acks the batch in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         tokio::join!(
-            consumer::run(&self.settings, self.pipeline, &self.store, &shutdown),
+            consumer::run(&self.settings, self.pipeline.clone(), &self.store, &shutdown),
             consumer::run_poison(&self.settings, &self.store, &shutdown),
             erasure::run(&self.settings, &self.store, &shutdown),
+            importer::run(&self.settings, self.pipeline.clone(), &self.store, &shutdown),
         );
         tracing::info!("worker stopped");
     }

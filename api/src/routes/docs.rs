@@ -30,6 +30,12 @@ use crate::state::AppState;
         super::search::search,
         super::exports::create_export,
         super::exports::get_export,
+        super::imports::create_import,
+        super::imports::list_imports,
+        super::imports::get_import,
+        super::imports::cancel_import,
+        super::imports::refused_rows,
+        super::imports::progress_events,
         super::health::healthz,
         super::health::readyz,
     ),
@@ -40,6 +46,7 @@ use crate::state::AppState;
         (name = "erasure", description = "Erasing an application's events on request (scope `events:erase`)"),
         (name = "providers", description = "Events pulled from external providers"),
         (name = "exports", description = "Feeds of stored records to S3 or a folder (gzip JSON chunks and a descriptor)"),
+        (name = "imports", description = "Bulk imports of CSV or NDJSON files with live progress (scope `events:write`)"),
         (name = "health", description = "Liveness and readiness (metrics have their own listener, EYE_METRICS_ADDR)"),
     )
 )]

@@ -11,6 +11,7 @@ pub mod dead_letters;
 pub mod erasures;
 pub mod events;
 pub mod health;
+pub mod imports;
 pub mod plans;
 
 use std::time::Duration;

@@ -5,6 +5,7 @@
 
 pub mod erasures;
 mod fault;
+pub mod imports;
 pub mod plans;
 mod poisoned;
 mod projection;
@@ -16,9 +17,10 @@ use std::sync::Arc;
 
 use eye_core::entity::{dead_letter, event};
 use sea_orm::sea_query::{Expr, OnConflict};
+use eye_core::import::Keep;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, TransactionTrait,
-    TryInsertResult,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Iterable,
+    PaginatorTrait, QueryFilter, TransactionTrait, TryInsertResult,
 };
 
 pub use fault::{Fault, classify};
@@ -146,26 +148,44 @@ impl Store {
     /// statement before the insert's, see ARCHITECTURE.md, "Erasure".)
     async fn write(&self, verdicts: &[Verdict]) -> Result<Committed, DbErr> {
         let txn = self.db.begin().await?;
-        let arrivals: Vec<_> = verdicts.iter().map(Verdict::arrival).collect();
-        let covered = tombstones::screen(&txn, &arrivals).await?;
+        let verdicts: Vec<&Verdict> = verdicts.iter().collect();
+        let done = self.write_in(&txn, &verdicts, Keep::First).await?;
+        txn.commit().await?;
+        Ok(done)
+    }
+
+    /// [`Self::write`]'s work inside the caller's transaction (an import's chunk commits its
+    /// progress in the same one). `keep` says what a valid event whose (application, id) is
+    /// already stored does: nothing ([`Keep::First`]) or replace it ([`Keep::Last`], which
+    /// needs `verdicts` to hold each id once).
+    pub(crate) async fn write_in(
+        &self,
+        txn: &DatabaseTransaction,
+        verdicts: &[&Verdict],
+        keep: Keep,
+    ) -> Result<Committed, DbErr> {
+        let arrivals: Vec<_> = verdicts.iter().map(|v| v.arrival()).collect();
+        let covered = tombstones::screen(txn, &arrivals).await?;
         let kept: Vec<&Verdict> = verdicts
             .iter()
             .zip(&covered)
             .filter(|(_, covered)| !**covered)
-            .map(|(verdict, _)| verdict)
+            .map(|(verdict, _)| *verdict)
             .collect();
         let suppressed = (verdicts.len() - kept.len()) as u64;
         let rows = Rows::of(&kept, &self.projections);
         let offered = rows.events.len() as u64;
         let dead_lettered = rows.dead_letters.len() as u64;
-        let stored = insert_events(&txn, rows.events).await?;
-        insert_dead_letters(&txn, rows.dead_letters).await?;
+        let stored = match keep {
+            Keep::First => insert_events(txn, rows.events).await?,
+            Keep::Last => upsert_events(txn, rows.events).await?,
+        };
+        insert_dead_letters(txn, rows.dead_letters).await?;
         for (projection, stored) in self.projections.iter().zip(rows.projected) {
             if !stored.is_empty() {
-                projection.write(&txn, stored).await?;
+                projection.write(txn, stored).await?;
             }
         }
-        txn.commit().await?;
         Ok(Committed {
             stored,
             duplicates: offered - stored,
@@ -209,6 +229,49 @@ async fn insert_events<C: ConnectionTrait>(
             TryInsertResult::Inserted(n) => n,
             TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
         };
+    }
+    Ok(stored)
+}
+
+/// Inserts the events, replacing those already stored (same application and id); how many
+/// were new. Each (application, id) must appear once: PostgreSQL refuses to update a row
+/// twice in one statement.
+async fn upsert_events<C: ConnectionTrait>(
+    db: &C,
+    events: Vec<event::ActiveModel>,
+) -> Result<u64, DbErr> {
+    use event::Column as E;
+    let mut stored = 0;
+    for chunk in chunks(events, rows_per_statement::<E>()) {
+        let (apps, ids): (Vec<String>, Vec<uuid::Uuid>) = chunk
+            .iter()
+            .filter_map(|e| match (&e.app_id, &e.id) {
+                (ActiveValue::Set(app), ActiveValue::Set(id)) => Some((app.clone(), *id)),
+                _ => None,
+            })
+            .unzip();
+        let existing = event::Entity::find()
+            .filter(E::AppId.is_in(apps.into_iter().collect::<std::collections::HashSet<_>>()))
+            .filter(E::Id.is_in(ids))
+            .count(db)
+            .await?;
+        let offered = chunk.len() as u64;
+        let on_conflict = OnConflict::columns([E::AppId, E::Id])
+            .update_columns([
+                E::SessionId,
+                E::Category,
+                E::Name,
+                E::Data,
+                E::Timestamp,
+                E::Source,
+                E::ReceivedAt,
+            ])
+            .to_owned();
+        event::Entity::insert_many(chunk)
+            .on_conflict(on_conflict)
+            .exec_without_returning(db)
+            .await?;
+        stored += offered.saturating_sub(existing);
     }
     Ok(stored)
 }
