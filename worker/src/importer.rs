@@ -30,13 +30,15 @@ pub async fn run(
     let owner = Uuid::now_v7();
     while !shutdown.is_cancelled() {
         let wait = match store.claim_import(owner, settings.import_lease_secs).await {
-            Ok(Some(import)) => match import_file(settings, &pipeline, store, &import, owner, shutdown).await {
-                Ok(()) => Duration::ZERO,
-                Err(e) => {
-                    tracing::warn!(error = %e, import = %import.id, "import interrupted; resumes later");
-                    poll
+            Ok(Some(import)) => {
+                match import_file(settings, &pipeline, store, &import, owner, shutdown).await {
+                    Ok(()) => Duration::ZERO,
+                    Err(e) => {
+                        tracing::warn!(error = %e, import = %import.id, "import interrupted; resumes later");
+                        poll
+                    }
                 }
-            },
+            }
             Ok(None) => poll,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim imports");
@@ -95,7 +97,9 @@ async fn import_file(
         if committed == Outcome::Lost {
             tracing::info!(import = %import.id, "import cancelled or taken over; stopping");
             // Cancelled: its staged rows are no longer needed (a no-op if another worker holds it).
-            return store.close_import(import.id, owner, STATE_FAILED, None).await;
+            return store
+                .close_import(import.id, owner, STATE_FAILED, None)
+                .await;
         }
         metrics::counter!("eye_worker_import_rows_total").increment(chunk.read);
         checkpoint = last_row;
@@ -103,7 +107,9 @@ async fn import_file(
             return Ok(());
         }
     }
-    store.close_import(import.id, owner, STATE_DONE, None).await?;
+    store
+        .close_import(import.id, owner, STATE_DONE, None)
+        .await?;
     tracing::info!(import = %import.id, checkpoint, "import done");
     Ok(())
 }
@@ -143,15 +149,22 @@ fn judge(
             event,
         };
         match pipeline.judge_envelope(envelope) {
-            Verdict::Refuse { envelope, violations } => {
+            Verdict::Refuse {
+                envelope,
+                violations,
+            } => {
                 let first = violations.first();
                 chunk.refusals.push(Refusal {
                     row_no: row.row_no,
                     column: first.map_or_else(String::new, |v| v.field.clone()),
-                    message: first.map_or_else(String::new, |v| format!("{}: {}", v.validator, v.message)),
+                    message: first
+                        .map_or_else(String::new, |v| format!("{}: {}", v.validator, v.message)),
                     line: row.line,
                 });
-                chunk.refused_events.push(Verdict::Refuse { envelope, violations });
+                chunk.refused_events.push(Verdict::Refuse {
+                    envelope,
+                    violations,
+                });
             }
             verdict => valid.push(verdict),
         }

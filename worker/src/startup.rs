@@ -41,10 +41,20 @@ impl Worker {
     /// is cancelled; then finishes and acks the batch in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         tokio::join!(
-            consumer::run(&self.settings, self.pipeline.clone(), &self.store, &shutdown),
+            consumer::run(
+                &self.settings,
+                self.pipeline.clone(),
+                &self.store,
+                &shutdown
+            ),
             consumer::run_poison(&self.settings, &self.store, &shutdown),
             erasure::run(&self.settings, &self.store, &shutdown),
-            importer::run(&self.settings, self.pipeline.clone(), &self.store, &shutdown),
+            importer::run(
+                &self.settings,
+                self.pipeline.clone(),
+                &self.store,
+                &shutdown
+            ),
         );
         tracing::info!("worker stopped");
     }

@@ -187,9 +187,7 @@ fn batch(id: Uuid, tx: &mpsc::Sender<Piece>) -> Batch<'_> {
 }
 
 fn read_csv<R: Read>(reader: R, id: Uuid, tx: &mpsc::Sender<Piece>) -> Result<(), String> {
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let header = csv.byte_headers().map_err(|e| e.to_string())?;
     let columns: Vec<String> = header
         .iter()

@@ -125,7 +125,9 @@ pub async fn get(
 ) -> Result<Option<ImportOut>, StoreError> {
     Ok(ImportOut::find_by_statement(stmt(
         db,
-        format!("SELECT {COLUMNS} FROM imports WHERE id = $1 AND ($2::text IS NULL OR app_id = $2)"),
+        format!(
+            "SELECT {COLUMNS} FROM imports WHERE id = $1 AND ($2::text IS NULL OR app_id = $2)"
+        ),
         vec![id.into(), app.map(str::to_owned).into()],
     ))
     .one(db)

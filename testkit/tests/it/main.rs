@@ -11,6 +11,7 @@ mod erasure;
 mod errors;
 mod export;
 mod health;
+mod imports;
 mod ingest;
 mod isolation;
 mod migrate;

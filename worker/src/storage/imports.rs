@@ -76,7 +76,11 @@ struct StateRow {
 
 impl Store {
     /// Takes the oldest staged import no live worker holds, or None, leasing it to `owner`.
-    pub async fn claim_import(&self, owner: Uuid, lease_secs: u64) -> Result<Option<Claimed>, DbErr> {
+    pub async fn claim_import(
+        &self,
+        owner: Uuid,
+        lease_secs: u64,
+    ) -> Result<Option<Claimed>, DbErr> {
         let sql = format!(
             "UPDATE imports SET state = '{STATE_RUNNING}', started_at = coalesce(started_at, now()), \
                  lease_owner = $1, lease_until = now() + make_interval(secs => $2), \
@@ -104,15 +108,25 @@ impl Store {
                 created_at: row.created_at,
             })),
             Err(e) => {
-                self.close_import(row.id, owner, STATE_FAILED, Some(&format!("unreadable spec: {e}")))
-                    .await?;
+                self.close_import(
+                    row.id,
+                    owner,
+                    STATE_FAILED,
+                    Some(&format!("unreadable spec: {e}")),
+                )
+                .await?;
                 Ok(None)
             }
         }
     }
 
     /// Up to `limit` staged rows after `after`, in file order.
-    pub async fn staged_rows(&self, id: Uuid, after: i64, limit: u32) -> Result<Vec<Staged>, DbErr> {
+    pub async fn staged_rows(
+        &self,
+        id: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Staged>, DbErr> {
         Staged::find_by_statement(Statement::from_sql_and_values(
             self.db.get_database_backend(),
             "SELECT row_no, line FROM import_rows WHERE import_id = $1 AND row_no > $2 \
@@ -150,7 +164,9 @@ impl Store {
         }
         let mut verdicts: Vec<&Verdict> = chunk.winners.iter().collect();
         verdicts.extend(chunk.refused_events.iter());
-        let done = self.write_in(&txn, &verdicts, import.spec.dedup.keep).await?;
+        let done = self
+            .write_in(&txn, &verdicts, import.spec.dedup.keep)
+            .await?;
         for part in chunk.refusals.chunks(10_000) {
             let mut values: Vec<Value> = Vec::with_capacity(part.len() * 4 + 1);
             values.push(import.id.into());
@@ -164,7 +180,13 @@ impl Store {
                         clean(&r.message).into(),
                         clean(&r.line).into(),
                     ]);
-                    format!("($1, ${}, ${}, ${}, ${})", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5)
+                    format!(
+                        "($1, ${}, ${}, ${}, ${})",
+                        4 * i + 2,
+                        4 * i + 3,
+                        4 * i + 4,
+                        4 * i + 5
+                    )
                 })
                 .collect();
             txn.execute_raw(Statement::from_sql_and_values(
@@ -223,7 +245,12 @@ impl Store {
                          version = version + 1, updated_at = now(), lease_until = NULL \
                      WHERE id = $1 AND lease_owner = $2 AND state = '{STATE_RUNNING}'"
                 ),
-                [id.into(), owner.into(), state.into(), error.map(clean).into()],
+                [
+                    id.into(),
+                    owner.into(),
+                    state.into(),
+                    error.map(clean).into(),
+                ],
             ))
             .await?;
         self.db

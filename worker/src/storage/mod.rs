@@ -16,11 +16,11 @@ use std::ops::AddAssign;
 use std::sync::Arc;
 
 use eye_core::entity::{dead_letter, event};
-use sea_orm::sea_query::{Expr, OnConflict};
 use eye_core::import::Keep;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Iterable,
-    PaginatorTrait, QueryFilter, TransactionTrait, TryInsertResult,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, Iterable, PaginatorTrait, QueryFilter, TransactionTrait, TryInsertResult,
 };
 
 pub use fault::{Fault, classify};
