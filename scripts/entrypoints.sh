@@ -52,6 +52,7 @@ declare -A EXEMPT=(
   [browser-test]=".ci/run runs it as its own step (headless Chromium, private database)"
   [chaos]=".ci/run runs it as its own step (CHAOS_DURATION=120)"
   [bench-batch]="a release build and a minute of load: a measurement, not an entry point"
+  [bench-import]="a release build and a 500,000-row import: a measurement, not an entry point"
   [bench]="a release build (about 14 min on the 2-core VM) and minutes of load: a measurement, not an entry point"
   [test-clean]="drops every eye_test_* database and test-* queue, those of test runs in progress on a shared machine too"
 )
