@@ -35,6 +35,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("statuses.html", include_str!("templates/statuses.html")),
     ("apps.html", include_str!("templates/apps.html")),
     ("plans.html", include_str!("templates/plans.html")),
+    ("imports.html", include_str!("templates/imports.html")),
+    ("import.html", include_str!("templates/import.html")),
+    (
+        "import_progress.html",
+        include_str!("templates/import_progress.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {

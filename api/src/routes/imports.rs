@@ -297,15 +297,19 @@ pub(crate) async fn progress_events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
-    Ok(Sse::new(progress(state.reads.clone(), import, seen)).keep_alive(KeepAlive::default()))
+    let events =
+        progress(state.reads.clone(), import, seen).map(|(kind, import)| Ok(event(kind, &import)));
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// The progress stream of one import, polling its row.
+/// The progress of one import, polling its row: `("progress", import)` when it changed since
+/// version `seen` or [`SSE_HEARTBEAT`] passed, then `("end", import)` once it is finished. The
+/// api's stream and the console's are this one, rendered differently.
 pub fn progress(
     db: DatabaseConnection,
     first: ImportOut,
     seen: Option<i64>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+) -> impl Stream<Item = (&'static str, ImportOut)> {
     struct Poll {
         db: DatabaseConnection,
         id: Uuid,
@@ -332,12 +336,12 @@ pub fn progress(
                 let due = poll.last_sent.elapsed() >= SSE_HEARTBEAT;
                 if import.finished() {
                     poll.ended = true;
-                    return Some((Ok(event("end", &import)), poll));
+                    return Some((("end", import), poll));
                 }
                 if fresh || due {
                     poll.sent = Some(import.version);
                     poll.last_sent = tokio::time::Instant::now();
-                    return Some((Ok(event("progress", &import)), poll));
+                    return Some((("progress", import), poll));
                 }
             }
             let due_in = SSE_HEARTBEAT.saturating_sub(poll.last_sent.elapsed());

@@ -8,7 +8,7 @@ mod events;
 mod exports;
 mod gate;
 mod health;
-mod imports;
+pub mod imports;
 pub mod metrics;
 mod search;
 

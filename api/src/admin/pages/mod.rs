@@ -3,6 +3,7 @@
 mod apps;
 mod dead_letters;
 mod events;
+mod imports;
 mod login;
 mod overview;
 mod plans;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(dead_letters::router())
         .merge(apps::router())
         .merge(plans::router())
+        .merge(imports::router())
 }
 
 /// What `layout.html` needs, merged with a page's own context.
