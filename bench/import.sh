@@ -7,14 +7,16 @@
 # Reports: seconds from the first byte uploaded to state `done` (and the upload alone),
 # the gaps between progress events (GET /imports/{id}/events, max must be <= 500 ms), the
 # final counts against the ledger the generator wrote, and the peak RSS of the api and the
-# worker (VmHWM). Knobs: ROWS (500000), BENCH_IMPORT_PORT (8320), EYE_IMPORT_CHUNK.
+# worker (VmHWM). Knobs: ROWS (500000), BENCH_IMPORT_PORT (8320), EYE_IMPORT_CHUNK,
+# PROFILE (release; `debug` for a quick check of the script itself, not a measurement).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${ROWS:-500000}
 PORT=${BENCH_IMPORT_PORT:-8320}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-BIN=$TARGET_DIR/release
+PROFILE=${PROFILE:-release}
+BIN=$TARGET_DIR/$PROFILE
 OUT=$TARGET_DIR/bench-import
 DB=eye_bench_import
 mkdir -p "$OUT"
@@ -24,7 +26,11 @@ export EYE_AMQP_NAMESPACE=bench-import EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$POR
 export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1)) EYE_IMPORT_POLL_MS=50
 HOST=http://127.0.0.1:$PORT
 
-cargo build --release -p eye-api -p eye-worker -p eye-migrations --bins
+if [ "$PROFILE" = release ]; then
+  cargo build --release -p eye-api -p eye-worker -p eye-migrations --bins
+else
+  cargo build -p eye-api -p eye-worker -p eye-migrations --bins
+fi
 python3 - "$ROWS" "$OUT/file.csv" "$OUT/ledger.json" <<'PY'
 import json, random, sys, uuid
 rows, path, ledger = int(sys.argv[1]), sys.argv[2], sys.argv[3]
