@@ -7,7 +7,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug
 app ?= demo
 
-.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench bench-batch openapi fuzz chaos chaos-cluster run-cluster browser-test bench-webhooks
+.PHONY: help run runserver runworker migrate generatetoken build test lint fmt test-clean loadtest bench bench-batch openapi fuzz chaos chaos-cluster run-cluster browser-test bench-webhooks bench-import
 
 # A provider is configured when EYE_FETCH_URL or EYE_FETCH_PROVIDERS_FILE is set, in the
 # environment or in .env (the binaries read both); without one, the fetcher would poll an
@@ -100,6 +100,10 @@ bench-batch:
 ## one failing), deliveries/s and the dispatcher's CPU per delivery (release build)
 bench-webhooks:
 	bench/webhooks.sh
+## bench-import: a 500,000-row CSV (5% case-only duplicates, 1% invalid) imported end to end:
+## seconds, progress-event gaps, exact counts, peak RSS (release build, own database)
+bench-import:
+	bench/import.sh
 
 ## fuzz: schemathesis (PyPI) against a live api over every documented endpoint
 fuzz:

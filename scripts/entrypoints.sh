@@ -53,6 +53,7 @@ declare -A EXEMPT=(
   [chaos]=".ci/run runs it as its own step (CHAOS_DURATION=120)"
   [bench-webhooks]="a release build, receivers and a minute of load: a measurement, not an entry point"
   [bench-batch]="a release build and a minute of load: a measurement, not an entry point"
+  [bench-import]="a release build and a 500,000-row import: a measurement, not an entry point"
   [bench]="a release build (about 14 min on the 2-core VM) and minutes of load: a measurement, not an entry point"
   [run-cluster]="starts a three-node RabbitMQ cluster and HAProxy (minutes on the 2-core VM): make chaos-cluster runs the same shape (scripts/cluster_lib.sh) and checks it"
   [chaos-cluster]=".ci/run runs it as its own step (CHAOS_DURATION=150, without the no-quorum phase)"

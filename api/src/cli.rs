@@ -92,6 +92,14 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseSettings,
     },
+    /// Import a CSV or NDJSON file (staged like `POST /imports`; a worker runs it) and follow
+    /// its progress.
+    Import {
+        #[command(flatten)]
+        args: crate::imports::cli::ImportArgs,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
 }
 
 /// What `eye-api erase` erases.
@@ -247,6 +255,9 @@ pub async fn run(command: Command) -> anyhow::Result<Option<Command>> {
         }
         Command::Erase { args, database } => {
             crate::erasure::cli::run(&database.connect().await?, args).await?;
+        }
+        Command::Import { args, database } => {
+            crate::imports::cli::run(&database.connect().await?, args).await?;
         }
         other => return Ok(Some(other)),
     }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod erasure;
 pub mod error;
 pub mod extract;
+pub mod imports;
 pub mod ingest;
 pub mod params;
 pub mod publisher;

@@ -95,12 +95,13 @@ impl Application {
             search: settings.search_concurrency,
         };
         let router = routes::router(settings.bench_noop_route, limits)
-            .with_state(state)
+            .with_state(state.clone())
             .layer(DefaultBodyLimit::max(settings.max_body_bytes as usize))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
                 settings.request_timeout(),
             ))
+            .merge(routes::upload_router().with_state(state))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let request_id = req

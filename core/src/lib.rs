@@ -11,6 +11,7 @@ pub mod entity;
 pub mod envelope;
 pub mod erasure;
 pub mod event;
+pub mod import;
 #[cfg(feature = "amqp")]
 pub mod link;
 #[cfg(feature = "provider")]

@@ -15,6 +15,7 @@ mod m20261127_100000_dead_letters_poisoned;
 mod m20261203_160000_console;
 mod m20261203_170000_exports;
 mod m20261203_190000_erasures;
+mod m20261203_210000_imports;
 mod m20261203_220000_webhooks;
 mod m20261203_230000_json_records;
 mod m20261203_233000_partitioned_events;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_160000_console::Migration),
             Box::new(m20261203_170000_exports::Migration),
             Box::new(m20261203_190000_erasures::Migration),
+            Box::new(m20261203_210000_imports::Migration),
             Box::new(m20261203_220000_webhooks::Migration),
             Box::new(m20261203_230000_json_records::Migration),
             Box::new(m20261203_233000_partitioned_events::Migration),

@@ -255,6 +255,28 @@ try {
   await shot(page, "erasure");
   await page.goto(`${BASE}/admin/events?app=shop`);
   check((await page.locator(`a.event-link:has-text("${first}")`).count()) === 0, "the erased session's events are gone from Events");
+  // Imports: a CSV with one bad row, its live progress (SSE) until done, its refused row.
+  const sid = "e2085be5-9137-4e4e-80b5-f1ffddc25423";
+  let csv = "sid,category,name,ts,sku\n";
+  for (let i = 0; i < 2000; i++) csv += `${sid},shop,order,${i === 7 ? "never" : "2024-01-01 00:00:00"},SKU-${i}\n`;
+  const imported = await fetch(`${BASE}/imports?session_id=sid&timestamp=ts&dedup_key=sku`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "text/csv" },
+    body: csv,
+  });
+  check(imported.status === 202, "POST /imports answers 202");
+  const importId = (await imported.json()).id;
+  await page.goto(`${BASE}/admin/imports`);
+  check((await page.locator(`#imports a[href="/admin/imports/${importId}"]`).count()) === 1, "the Imports page lists the import");
+  await shot(page, "imports");
+  await page.goto(`${BASE}/admin/imports/${importId}`);
+  await until("the import's live progress to reach done", async () =>
+    (await page.textContent("#import-state")).trim() === "done", 60000);
+  check((await page.textContent("#import-stored")).trim() === "1999", "the progress shows the stored rows");
+  await page.reload();
+  check((await page.locator("#refused tbody tr").count()) === 1, "the refused row is listed");
+  check((await page.textContent("#refused")).includes("ts"), "with the column to blame");
+  await shot(page, "import");
 
   // Sign out: the session is over.
   await page.click("header .signout button");

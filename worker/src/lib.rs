@@ -6,6 +6,7 @@
 pub mod consumer;
 pub mod erasure;
 pub mod partitions;
+pub mod importer;
 pub mod pipeline;
 pub mod settings;
 pub mod startup;

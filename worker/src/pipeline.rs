@@ -118,7 +118,8 @@ impl Pipeline {
         }
     }
 
-    fn judge_envelope(&self, envelope: Envelope) -> Verdict {
+    /// Judges one envelope (an imported row is judged as it is read, not from a message).
+    pub fn judge_envelope(&self, envelope: Envelope) -> Verdict {
         let mut violations = unstorable(&envelope);
         let mut warnings = Vec::new();
         if violations.is_empty() {

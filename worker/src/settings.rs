@@ -90,6 +90,19 @@ pub struct WorkerSettings {
     #[arg(long, env = "EYE_WEBHOOK_REFRESH_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub webhook_refresh_ms: u64,
+    /// Staged rows an import commits per transaction (rows, counters and checkpoint).
+    #[arg(long, env = "EYE_IMPORT_CHUNK", default_value_t = 5000,
+          value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub import_chunk: u32,
+    /// Milliseconds between looks for a staged import when there is none.
+    #[arg(long, env = "EYE_IMPORT_POLL_MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_poll_ms: u64,
+    /// Seconds an import is held without a committed chunk before another worker takes it
+    /// over (a worker killed mid-file is replaced after this).
+    #[arg(long, env = "EYE_IMPORT_LEASE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_lease_secs: u64,
 }
 
 impl WorkerSettings {

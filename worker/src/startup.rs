@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use crate::consumer;
 use crate::erasure;
 use crate::partitions;
+use crate::importer;
 use crate::pipeline::Pipeline;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;
@@ -55,12 +56,23 @@ impl Worker {
     /// is cancelled; then finishes and acks the batch in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         tokio::join!(
-            consumer::run(&self.settings, self.pipeline, &self.store, &shutdown),
+            consumer::run(
+                &self.settings,
+                self.pipeline.clone(),
+                &self.store,
+                &shutdown
+            ),
             consumer::run_poison(&self.settings, &self.store, &shutdown),
             erasure::run(&self.settings, &self.store, &shutdown),
             partitions::run(&self.settings, &self.store, &shutdown),
             self.webhooks
                 .keep_fresh(&self.db, self.settings.webhook_refresh(), &shutdown),
+            importer::run(
+                &self.settings,
+                self.pipeline.clone(),
+                &self.store,
+                &shutdown
+            ),
         );
         tracing::info!("worker stopped");
     }

@@ -67,12 +67,18 @@ pub const NAV: &[NavItem] = &[
         path: "/admin/erasures",
         title: "Erasures",
     },
+    NavItem {
+        key: "imports",
+        path: "/admin/imports",
+        title: "Imports",
+    },
 ];
 
 /// Every console route.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/assets/htmx.min.js", get(htmx))
+        .route("/admin/assets/htmx-ext-sse.min.js", get(htmx_sse))
         .route("/admin/assets/console.css", get(css))
         .route("/admin/assets/console.js", get(js))
         .merge(pages::router())
@@ -81,6 +87,15 @@ pub fn router() -> Router<AppState> {
 /// htmx 2.0.11 (0BSD), from the npm package `htmx.org`'s `dist/htmx.min.js`.
 async fn htmx() -> impl IntoResponse {
     asset("text/javascript", include_str!("assets/htmx.min.js"))
+}
+
+/// htmx's SSE extension 2.2.4 (0BSD), from the npm package `htmx-ext-sse`'s
+/// `dist/sse.min.js` (the import page's live progress).
+async fn htmx_sse() -> impl IntoResponse {
+    asset(
+        "text/javascript",
+        include_str!("assets/htmx-ext-sse.min.js"),
+    )
 }
 
 async fn css() -> impl IntoResponse {

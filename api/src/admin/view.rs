@@ -38,6 +38,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("records.html", include_str!("templates/records.html")),
     ("erasures.html", include_str!("templates/erasures.html")),
     ("erasure.html", include_str!("templates/erasure.html")),
+    ("imports.html", include_str!("templates/imports.html")),
+    ("import.html", include_str!("templates/import.html")),
+    (
+        "import_progress.html",
+        include_str!("templates/import_progress.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {

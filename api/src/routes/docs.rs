@@ -43,6 +43,12 @@ use crate::state::AppState;
         super::webhooks::list_deliveries,
         super::webhooks::test_webhook,
         super::webhooks::replay_webhook,
+        super::imports::create_import,
+        super::imports::list_imports,
+        super::imports::get_import,
+        super::imports::cancel_import,
+        super::imports::refused_rows,
+        super::imports::progress_events,
         super::health::healthz,
         super::health::readyz,
     ),
@@ -54,6 +60,7 @@ use crate::state::AppState;
         (name = "providers", description = "Events pulled from external providers, and a JSON provider's imported records"),
         (name = "exports", description = "Feeds of stored records to S3 or a folder (gzip JSON chunks and a descriptor)"),
         (name = "webhooks", description = "Signed webhooks (Standard Webhooks) of stored events to the application's endpoints (scopes `webhooks:read`, `webhooks:write`)"),
+        (name = "imports", description = "Bulk imports of CSV or NDJSON files with live progress (scope `events:write`)"),
         (name = "health", description = "Liveness and readiness (metrics have their own listener, EYE_METRICS_ADDR)"),
     )
 )]

@@ -8,6 +8,7 @@ mod events;
 mod exports;
 mod gate;
 mod health;
+pub mod imports;
 pub mod metrics;
 mod records;
 mod search;
@@ -25,6 +26,12 @@ use gate::Gate;
 pub struct Limits {
     pub reads: u32,
     pub search: u32,
+}
+
+/// `POST /imports`: merged by `startup` outside the request timeout (an upload takes as long
+/// as the file), with the same request metrics.
+pub fn upload_router() -> Router<AppState> {
+    imports::upload_router().route_layer(axum::middleware::from_fn(metrics::track))
 }
 
 /// Every route, with JSON 404 and 405 answers; `bench_noop` adds the benchmark-only route.
@@ -52,6 +59,7 @@ pub fn router(bench_noop: bool, limits: Limits) -> Router<AppState> {
         .merge(batch::router())
         .merge(reads)
         .merge(exports::router())
+        .merge(imports::router())
         .merge(docs::router())
         .merge(health::router())
         .merge(search)

@@ -13,6 +13,7 @@ pub mod events;
 pub mod fetch_history;
 pub mod health;
 pub mod json_records;
+pub mod imports;
 pub mod plans;
 pub mod webhooks;
 

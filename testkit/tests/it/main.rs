@@ -12,6 +12,7 @@ mod errors;
 mod export;
 mod failover;
 mod health;
+mod imports;
 mod ingest;
 mod isolation;
 mod json_provider;

@@ -5,9 +5,9 @@
 
 pub mod erasures;
 mod fault;
-pub mod partitions;
-
+pub mod imports;
 pub mod json_records;
+pub mod partitions;
 pub mod plans;
 mod poisoned;
 mod projection;
@@ -21,10 +21,11 @@ use std::ops::AddAssign;
 use std::sync::Arc;
 
 use eye_core::entity::{dead_letter, event};
+use eye_core::import::Keep;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, Statement,
-    TransactionTrait, Value,
+    ActiveValue, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    Iterable, QueryFilter, Statement, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -158,26 +159,44 @@ impl Store {
     /// statement before the insert's, see ARCHITECTURE.md, "Erasure".)
     async fn write(&self, verdicts: &[Verdict]) -> Result<Committed, DbErr> {
         let txn = self.db.begin().await?;
-        let arrivals: Vec<_> = verdicts.iter().map(Verdict::arrival).collect();
-        let covered = self.tombstones.screen(&txn, &arrivals).await?;
+        let verdicts: Vec<&Verdict> = verdicts.iter().collect();
+        let done = self.write_in(&txn, &verdicts, Keep::First).await?;
+        txn.commit().await?;
+        Ok(done)
+    }
+
+    /// [`Self::write`]'s work inside the caller's transaction (an import's chunk commits its
+    /// progress in the same one). `keep` says what a valid event whose (application, id) is
+    /// already stored does: nothing ([`Keep::First`]) or replace it ([`Keep::Last`], which
+    /// needs `verdicts` to hold each id once).
+    pub(crate) async fn write_in(
+        &self,
+        txn: &DatabaseTransaction,
+        verdicts: &[&Verdict],
+        keep: Keep,
+    ) -> Result<Committed, DbErr> {
+        let arrivals: Vec<_> = verdicts.iter().map(|v| v.arrival()).collect();
+        let covered = self.tombstones.screen(txn, &arrivals).await?;
         let kept: Vec<&Verdict> = verdicts
             .iter()
             .zip(&covered)
             .filter(|(_, covered)| !**covered)
-            .map(|(verdict, _)| verdict)
+            .map(|(verdict, _)| *verdict)
             .collect();
         let suppressed = (verdicts.len() - kept.len()) as u64;
         let rows = Rows::of(&kept, &self.projections);
         let offered = rows.events.len() as u64;
         let dead_lettered = rows.dead_letters.len() as u64;
-        let stored = insert_events(&txn, rows.events).await?;
-        insert_dead_letters(&txn, rows.dead_letters).await?;
+        let stored = match keep {
+            Keep::First => insert_events(txn, rows.events).await?,
+            Keep::Last => upsert_events(txn, rows.events).await?,
+        };
+        insert_dead_letters(txn, rows.dead_letters).await?;
         for (projection, stored) in self.projections.iter().zip(rows.projected) {
             if !stored.is_empty() {
-                projection.write(&txn, stored).await?;
+                projection.write(txn, stored).await?;
             }
         }
-        txn.commit().await?;
         Ok(Committed {
             stored,
             duplicates: offered - stored,
@@ -280,6 +299,52 @@ async fn claim_ids<C: ConnectionTrait>(
             ))
         })
         .collect()
+}
+
+/// Inserts the events, replacing those already stored (same application and id, in whatever
+/// partition); how many were new. Each (application, id) must appear once. New ids are
+/// claimed in `event_ids` like [`insert_events`]; the rows of ids seen before are updated in
+/// place, one statement each (last-wins imports are the only caller).
+async fn upsert_events<C: ConnectionTrait>(
+    db: &C,
+    events: Vec<event::ActiveModel>,
+) -> Result<u64, DbErr> {
+    use event::Column as E;
+    let mut stored = 0;
+    for chunk in chunks(events, rows_per_statement::<E>()) {
+        let mut fresh = claim_ids(db, &chunk).await?;
+        let (new, seen): (Vec<_>, Vec<_>) = chunk
+            .into_iter()
+            .partition(|row| fresh.remove(&event_key(row)));
+        if !new.is_empty() {
+            stored += event::Entity::insert_many(new)
+                .exec_without_returning(db)
+                .await?;
+        }
+        for row in seen {
+            let (app, id) = event_key(&row);
+            let mut update = event::Entity::update_many();
+            for column in [
+                E::SessionId,
+                E::Category,
+                E::Name,
+                E::Data,
+                E::Timestamp,
+                E::Source,
+                E::ReceivedAt,
+            ] {
+                if let ActiveValue::Set(value) = row.get(column) {
+                    update = update.col_expr(column, Expr::value(value));
+                }
+            }
+            update
+                .filter(E::AppId.eq(app))
+                .filter(E::Id.eq(id))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(stored)
 }
 
 /// Upserts dead letters: a refused event seen before bumps `attempts` and `last_seen`.

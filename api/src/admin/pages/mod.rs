@@ -4,6 +4,7 @@ mod apps;
 mod dead_letters;
 mod erasures;
 mod events;
+mod imports;
 mod login;
 mod overview;
 mod plans;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(plans::router())
         .merge(records::router())
         .merge(erasures::router())
+        .merge(imports::router())
 }
 
 /// What `layout.html` needs, merged with a page's own context.

@@ -1,0 +1,176 @@
+//! The importer: a background task of every worker that claims staged imports (the api put
+//! the uploaded file's rows in `import_rows`) and runs them a chunk at a time: each row is
+//! mapped to an event (`eye_core::import`), judged by the same validators as the queue's
+//! events, deduplicated, and the chunk is stored with its counters and checkpoint in one
+//! transaction (`storage::imports`). A worker killed mid-file loses only its uncommitted chunk;
+//! whoever claims the import once the lease passes goes on after the checkpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eye_core::import::{Layout, STATE_DONE, STATE_FAILED};
+use eye_core::{Envelope, Source};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::pipeline::{Pipeline, Verdict};
+use crate::settings::WorkerSettings;
+use crate::storage::imports::{Chunk, Claimed, Outcome, Refusal, dedup};
+use crate::storage::{Fault, Store, classify};
+
+/// Claims and runs imports until `shutdown`.
+pub async fn run(
+    settings: &WorkerSettings,
+    pipeline: Arc<Pipeline>,
+    store: &Store,
+    shutdown: &CancellationToken,
+) {
+    let poll = Duration::from_millis(settings.import_poll_ms);
+    // A fresh owner per process: a restarted worker waits for its old lease like any other.
+    let owner = Uuid::now_v7();
+    while !shutdown.is_cancelled() {
+        let wait = match store.claim_import(owner, settings.import_lease_secs).await {
+            Ok(Some(import)) => {
+                match import_file(settings, &pipeline, store, &import, owner, shutdown).await {
+                    Ok(()) => Duration::ZERO,
+                    Err(e) => {
+                        tracing::warn!(error = %e, import = %import.id, "import interrupted; resumes later");
+                        poll
+                    }
+                }
+            }
+            Ok(None) => poll,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim imports");
+                poll
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn import_file(
+    settings: &WorkerSettings,
+    pipeline: &Pipeline,
+    store: &Store,
+    import: &Claimed,
+    owner: Uuid,
+    shutdown: &CancellationToken,
+) -> Result<(), sea_orm::DbErr> {
+    let layout = match import.spec.layout() {
+        Ok(layout) => layout,
+        Err(e) => {
+            return store
+                .close_import(import.id, owner, STATE_FAILED, Some(&e.to_string()))
+                .await;
+        }
+    };
+    tracing::info!(import = %import.id, app = %import.app_id, after = import.checkpoint, "importing");
+    let mut checkpoint = import.checkpoint;
+    // The next chunk is read while the current one commits.
+    let mut next = store.staged_rows(import.id, checkpoint, settings.import_chunk);
+    loop {
+        let rows = next.await?;
+        let Some(last) = rows.last() else { break };
+        let last_row = last.row_no;
+        next = store.staged_rows(import.id, last_row, settings.import_chunk);
+        let chunk = judge(pipeline, &layout, import, rows);
+        let committed = match store
+            .commit_import_chunk(import, owner, settings.import_lease_secs, &chunk)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => match classify(&e) {
+                // A row the database refuses would fail every retry: the import fails, its
+                // committed chunks stay.
+                Fault::Data(message) => {
+                    return store
+                        .close_import(import.id, owner, STATE_FAILED, Some(&message))
+                        .await;
+                }
+                Fault::Transient => return Err(e),
+            },
+        };
+        if committed == Outcome::Lost {
+            tracing::info!(import = %import.id, "import cancelled or taken over; stopping");
+            // Cancelled: its staged rows are no longer needed (a no-op if another worker holds it).
+            return store
+                .close_import(import.id, owner, STATE_FAILED, None)
+                .await;
+        }
+        metrics::counter!("eye_worker_import_rows_total").increment(chunk.read);
+        checkpoint = last_row;
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+    }
+    store
+        .close_import(import.id, owner, STATE_DONE, None)
+        .await?;
+    tracing::info!(import = %import.id, checkpoint, "import done");
+    Ok(())
+}
+
+/// Maps and judges a chunk's rows, and keeps each id once by the import's rule.
+fn judge(
+    pipeline: &Pipeline,
+    layout: &Layout,
+    import: &Claimed,
+    rows: Vec<crate::storage::imports::Staged>,
+) -> Chunk {
+    let mut chunk = Chunk {
+        last_row: rows.last().map_or(import.checkpoint, |r| r.row_no),
+        read: rows.len() as u64,
+        ..Chunk::default()
+    };
+    let mut valid = Vec::with_capacity(rows.len());
+    for row in rows {
+        let event = match layout.event(&import.app_id, &row.line) {
+            Ok(event) => event,
+            Err(e) => {
+                chunk.refusals.push(Refusal {
+                    row_no: row.row_no,
+                    column: e.column,
+                    message: e.message,
+                    line: row.line,
+                });
+                continue;
+            }
+        };
+        let envelope = Envelope {
+            app_id: import.app_id.clone(),
+            source: Source::Import(import.id.to_string()),
+            // The import's creation, not the clock: a resumed chunk is judged as the first try.
+            received_at: import.created_at,
+            request_id: None,
+            event,
+        };
+        match pipeline.judge_envelope(envelope) {
+            Verdict::Refuse {
+                envelope,
+                violations,
+            } => {
+                let first = violations.first();
+                chunk.refusals.push(Refusal {
+                    row_no: row.row_no,
+                    column: first.map_or_else(String::new, |v| v.field.clone()),
+                    message: first
+                        .map_or_else(String::new, |v| format!("{}: {}", v.validator, v.message)),
+                    line: row.line,
+                });
+                chunk.refused_events.push(Verdict::Refuse {
+                    envelope,
+                    violations,
+                });
+            }
+            verdict => valid.push(verdict),
+        }
+    }
+    let (winners, losers) = dedup(valid, layout.spec().dedup.keep);
+    chunk.winners = winners;
+    chunk.duplicates_in_chunk = losers;
+    chunk
+}
