@@ -5,8 +5,8 @@
 
 pub mod consumer;
 pub mod erasure;
-pub mod partitions;
 pub mod importer;
+pub mod partitions;
 pub mod pipeline;
 pub mod settings;
 pub mod startup;

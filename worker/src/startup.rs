@@ -6,8 +6,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
 use crate::erasure;
-use crate::partitions;
 use crate::importer;
+use crate::partitions;
 use crate::pipeline::Pipeline;
 use crate::settings::WorkerSettings;
 use crate::storage::Store;

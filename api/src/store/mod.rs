@@ -12,8 +12,8 @@ pub mod erasures;
 pub mod events;
 pub mod fetch_history;
 pub mod health;
-pub mod json_records;
 pub mod imports;
+pub mod json_records;
 pub mod plans;
 pub mod webhooks;
 

@@ -24,8 +24,9 @@ use eye_core::entity::{dead_letter, event};
 use eye_core::import::Keep;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    Iterable, QueryFilter, Statement, TransactionTrait, Value,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, Iterable, QueryFilter, Statement, TransactionTrait,
+    Value,
 };
 use uuid::Uuid;
 
