@@ -416,7 +416,7 @@ mod tests {
             .to_string();
         assert!(error.contains("events:delete"), "{error}");
         assert!(
-            error.contains("events:write, events:read, events:erase, exports:write, admin"),
+            error.contains("events:write, events:read, events:erase, exports:write, webhooks:write, webhooks:read, admin"),
             "{error}"
         );
     }

@@ -98,7 +98,7 @@ mod tests {
             .collect();
         let svg = per_minute(&minutes);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("<polyline").count(), 3);
         let points = svg.split("points=\"").nth(1).expect("a line");
         assert_eq!(
             points.split('"').next().expect("points").split(' ').count(),
