@@ -16,12 +16,33 @@ pub const KIND_TEST: &str = "webhook.test";
 /// events matching any of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "FilterObject")]
 pub struct Filter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// A filter as it may arrive: a JSON object only (serde's derive would also take an array of
+/// the fields in order, which the documented schema does not allow), with known keys only.
+type FilterObject = std::collections::BTreeMap<String, Option<String>>;
+
+impl TryFrom<FilterObject> for Filter {
+    type Error = String;
+
+    fn try_from(mut object: FilterObject) -> Result<Self, Self::Error> {
+        let filter = Filter {
+            category: object.remove("category").flatten(),
+            name: object.remove("name").flatten(),
+        };
+        match object.keys().next() {
+            Some(key) => Err(format!(
+                "unknown field `{key}`, expected `category` or `name`"
+            )),
+            None => Ok(filter),
+        }
+    }
 }
 
 impl Filter {
@@ -48,6 +69,22 @@ pub fn webhook_id(subscription: Uuid, event: Uuid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_is_an_object_with_known_keys_only() {
+        let filter: Filter =
+            serde_json::from_str(r#"{"category": "page", "name": null}"#).expect("an object");
+        assert_eq!(filter.category.as_deref(), Some("page"));
+        assert_eq!(filter.name, None);
+        for bad in [
+            r#"[null, null]"#,
+            r#"["page", "view"]"#,
+            r#"{"kind": "x"}"#,
+            r#"{"name": 1}"#,
+        ] {
+            assert!(serde_json::from_str::<Filter>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn filters_match_on_the_fields_they_name() {
