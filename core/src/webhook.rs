@@ -16,7 +16,8 @@ pub const KIND_TEST: &str = "webhook.test";
 /// events matching any of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(try_from = "FilterObject")]
+// `deny_unknown_fields` only tells the OpenAPI schema; `FilterObject` enforces it.
+#[serde(try_from = "FilterObject", deny_unknown_fields)]
 pub struct Filter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
