@@ -3,7 +3,9 @@
 # missing and playwright-core from tests/browser/package-lock.json (npm ci; no browser
 # download), starts migrate + api + worker on a private database and queue namespace, and runs
 # tests/browser/console.mjs: sign in, create an application, issue a token, post events, see
-# them, refuse one by a rule, change the rule, replay, revoke, CSRF refusal, sign out.
+# them, refuse one by a rule, change the rule, replay, revoke, CSRF refusal, subscribe a webhook
+# to a local receiver and send it a test, queue an export to a folder (run by eye-exporter),
+# sign out.
 # Screenshots land in docs/console/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +31,9 @@ command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteract
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
 export EYE_AMQP_NAMESPACE=browser-$$ EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1))
-cargo build -q -p eye-api -p eye-worker -p eye-fetcher -p eye-migrations --bins
+# The webhook receiver below is on loopback: the api's test sends may reach it (only it).
+export EYE_WEBHOOK_ALLOW_NETS=127.0.0.1/32
+cargo build -q -p eye-api -p eye-worker -p eye-fetcher -p eye-exporter -p eye-migrations --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 "$BIN/eye-migrate" up >/dev/null
 
@@ -50,8 +54,24 @@ python3 -m http.server "$JSON_PORT" --bind 127.0.0.1 --directory "$WORK/json" >/
 EYE_FETCH_PROVIDER=json EYE_FETCH_URL=http://127.0.0.1:$JSON_PORT EYE_FETCH_INTERVAL_SECS=2 \
   EYE_FETCH_MIN_GAP_MS=0 EYE_FETCH_METRICS_ADDR=127.0.0.1:0 \
   "$BIN/eye-fetcher" >"$TARGET_DIR/browser-fetcher.log" 2>&1 & FETCHER=$!
+# A webhook receiver (answers every POST 200 "received") and an exporter writing to a folder.
+HOOK_PORT=$(free_port)
+python3 - "$HOOK_PORT" >/dev/null 2>&1 <<'PY' & HOOK=$!
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"received")
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
+PY
+mkdir "$WORK/feeds"
+EYE_EXPORT_POLL_SECS=1 "$BIN/eye-exporter" >"$TARGET_DIR/browser-exporter.log" 2>&1 & EXPORTER=$!
 cleanup() {
-  kill $API "$(cat "$EYE_WORKER_PIDFILE")" $FETCHER $JSON_API 2>/dev/null || true
+  kill $API "$(cat "$EYE_WORKER_PIDFILE")" $FETCHER $JSON_API $HOOK $EXPORTER 2>/dev/null || true
   rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 || true
   rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.poison" >/dev/null 2>&1 || true
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null || true
@@ -70,4 +90,5 @@ EYE_BASE=http://127.0.0.1:$PORT EYE_SHOTS=docs/console EYE_CHROMIUM_PROFILE=$WOR
   EYE_ADMIN_TOKEN=$EYE_ADMIN_TOKEN EYE_CONSOLE_USER=$EYE_CONSOLE_USER \
   EYE_CONSOLE_PASSWORD=$EYE_CONSOLE_PASSWORD EYE_WORKER_PID="$(cat "$EYE_WORKER_PIDFILE")" \
   EYE_WORKER_BIN=$BIN/eye-worker EYE_LENIENT_RULES=$WORK/lenient.toml \
+  EYE_HOOK_URL=http://127.0.0.1:$HOOK_PORT/hook EYE_EXPORT_DIR=$WORK/feeds \
   node tests/browser/console.mjs

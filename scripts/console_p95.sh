@@ -2,7 +2,9 @@
 # The console's list pages at 1,000,000 stored events: p50/p95 per page. A private database
 # gets 1,000,000 events (generate_series: 900,000 in application `big`, 100,000 in `small`,
 # 50,000 sessions, a week of timestamps, the last hour's stored_at included) and 20,000 dead
-# letters; an api signs in with an admin token and each page is fetched REQUESTS times, one at a
+# letters, 10 webhook subscriptions (one of them with a delivery for each of `big`'s 900,000
+# events: 880,000 succeeded, 15,000 pending, 5,000 failed, and 100,000 attempts) and 100 export
+# runs of 100 files each; an api signs in with an admin token and each page is fetched REQUESTS times, one at a
 # time, with curl (time to the last byte). Needs no worker or broker traffic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,10 +40,39 @@ SELECT md5('d' || i)::uuid, 'invalid', 'big', md5('de' || i)::uuid, 'page intera
        jsonb_build_object('id', md5('de' || i)::uuid, 'n', i),
        now() - make_interval(secs => i * 30), now() - make_interval(secs => i * 30)
 FROM generate_series(1, 20000) AS i;
+INSERT INTO webhook_subscriptions (id, app_id, url, description, filters, secret, created_at)
+SELECT md5('w' || i)::uuid, 'big', 'https://hooks.example.com/' || i, 'subscription ' || i,
+       CASE WHEN i = 1 THEN '[]'::jsonb ELSE '[{"category": "form interaction"}]'::jsonb END,
+       'whsec_' || md5('secret' || i), now() - make_interval(mins => i)
+FROM generate_series(1, 10) AS i;
+INSERT INTO webhook_deliveries (subscription_id, event_id, app_id, status, attempts, created_at)
+SELECT md5('w1')::uuid, e.id, e.app_id,
+       CASE WHEN n % 60 = 0 THEN 'pending' WHEN n % 180 = 1 THEN 'failed' ELSE 'succeeded' END,
+       1, e.stored_at
+FROM (SELECT id, app_id, stored_at, row_number() OVER (ORDER BY stored_at) AS n
+      FROM events WHERE app_id = 'big') AS e;
+INSERT INTO webhook_attempts (subscription_id, event_id, webhook_id, trigger, attempted_at, status_code, latency_ms, response)
+SELECT md5('w1')::uuid, md5('e' || i)::uuid, 'msg_' || md5('a' || i), 'delivery',
+       now() - make_interval(secs => (100000 - i)), 200, 20 + i % 50, 'ok'
+FROM generate_series(1, 100000) AS i;
+INSERT INTO exports (id, name, spec, state, snapshot_at, generation, files_written, records, created_at, finished_at, descriptor_key)
+SELECT md5('x' || i)::uuid, 'feed',
+       '{"name": "feed", "shape": "events", "filter": {}, "chunk_size": 100, "destination": {"kind": "folder", "path": "/srv/feeds"}}',
+       'succeeded', now() - make_interval(hours => i), 'g' || lpad(i::text, 4, '0'), 100, 10000,
+       now() - make_interval(hours => i), now() - make_interval(hours => i) + interval '3 seconds',
+       'feed/g' || lpad(i::text, 4, '0') || '/descriptor.json'
+FROM generate_series(1, 100) AS i;
+INSERT INTO export_files (export_id, seq, file_name, records, bytes, sha256, last_key)
+SELECT md5('x' || i)::uuid, f, 'data-' || lpad(f::text, 5, '0') || '.json.gz', 100, 9000 + f,
+       md5('f' || i || '-' || f) || md5('g' || i || '-' || f), '["k"]'
+FROM generate_series(1, 100) AS i, generate_series(1, 100) AS f;
 VACUUM ANALYZE events;
 VACUUM ANALYZE dead_letters;
+VACUUM ANALYZE webhook_deliveries;
+VACUUM ANALYZE webhook_attempts;
+VACUUM ANALYZE export_files;
 SQL
-echo "loaded 1,000,000 events and 20,000 dead letters in ${SECONDS}s"
+echo "loaded 1,000,000 events, 20,000 dead letters, 900,000 webhook deliveries and 100 exports in ${SECONDS}s"
 
 "$BIN/eye-api" serve >"$TARGET_DIR/p95-api.log" 2>&1 & API=$!
 JAR=$(mktemp)
@@ -73,10 +104,19 @@ pages=(
   "/admin/dead-letters/list?kind=invalid&validator=pageview_schema"
   "/admin/apps"
   "/admin/plans"
+  "/admin/webhooks"
+  "/admin/webhooks/$HOOK"
+  "/admin/webhooks/$HOOK?status=failed"
+  "/admin/webhooks/$HOOK?status=pending"
+  "/admin/exports"
+  "/admin/exports/$EXPORT"
 )
+HOOK=$(psql -h 127.0.0.1 -U postgres -d $DB -Atc "SELECT md5('w1')::uuid")
+EXPORT=$(psql -h 127.0.0.1 -U postgres -d $DB -Atc "SELECT md5('x1')::uuid")
 [ -n "$CURSOR" ] || { echo "no next page on the events list" >&2; exit 1; }
 printf '%-70s %8s %8s %8s\n' page p50_ms p95_ms max_ms
 for p in "${pages[@]}"; do
+  [[ -z "${ONLY:-}" || "$p" =~ $ONLY ]] || continue # ONLY=webhooks: just those pages
   code=$(curl -s -b "$JAR" -o /dev/null -w '%{http_code}' "$BASE$p")
   [ "$code" = 200 ] || { echo "$p answered $code" >&2; exit 1; }
   for _ in $(seq 1 "$REQUESTS"); do

@@ -113,6 +113,16 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<Option<Run>, DbErr
     one_run(db, stmt(&sql, vec![id.into()])).await
 }
 
+/// The newest `limit` runs, newest first (the console's Exports page).
+pub async fn list(db: &DatabaseConnection, limit: u64) -> Result<Vec<Run>, DbErr> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM exports ORDER BY created_at DESC, id LIMIT $1");
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = db.query_all_raw(stmt(&sql, vec![limit.into()])).await?;
+    rows.iter()
+        .map(|row| Run::from_query_result(row, ""))
+        .collect()
+}
+
 /// Takes run `id` for `owner`: a pending or failed one, or a running one whose lease expired
 /// (its process died). None when another process holds it or it has succeeded.
 pub async fn claim(

@@ -37,6 +37,30 @@ pub async fn upsert(
     Ok(())
 }
 
+/// A schedule as stored.
+#[derive(Debug, Clone, sea_orm::FromQueryResult, serde::Serialize)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub spec: serde_json::Value,
+    pub every_secs: i32,
+    pub next_run_at: chrono::DateTime<chrono::Utc>,
+    pub lease_owner: Option<String>,
+}
+
+/// Every schedule, by name (the console's Exports page).
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<ScheduleRow>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT name, spec, every_secs, next_run_at, lease_owner FROM export_schedules \
+             ORDER BY name LIMIT 1000",
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| sea_orm::FromQueryResult::from_query_result(row, ""))
+        .collect()
+}
+
 /// Takes one due schedule for `owner` (moving its next run on and leasing it), creating its
 /// pending run in the same transaction; None when nothing is due or another process took it.
 pub async fn take_due(

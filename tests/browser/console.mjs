@@ -278,6 +278,48 @@ try {
   check((await page.textContent("#refused")).includes("ts"), "with the column to blame");
   await shot(page, "import");
 
+  // Webhooks: subscribe the script's local receiver (allow-listed), send a test, see the
+  // attempt with its 2xx; the secret is shown once only.
+  await page.goto(`${BASE}/admin/webhooks`);
+  await page.selectOption("#create-webhook select[name=app]", "shop");
+  await page.fill("#new-webhook-url", env("EYE_HOOK_URL"));
+  await page.fill("#create-webhook input[name=description]", "the browser test's receiver");
+  await page.fill("#create-webhook textarea[name=filters]", '[{"category": "page interaction"}]');
+  await page.click("#create-webhook button");
+  const secret = (await page.inputValue("#secret-value")).trim();
+  check(secret.startsWith("whsec_"), "a new subscription's signing secret is shown once");
+  await page.click("#test-webhook button");
+  const tested = Number((await page.textContent("#tested-status")).trim());
+  check(tested >= 200 && tested < 300, `Send test answers the receiver's status (${tested})`);
+  check((await page.textContent("#tested")).includes("received"), "and the start of its answer");
+  check((await page.locator("#attempts td.attempt-status", { hasText: String(tested) }).count()) === 1,
+    "the attempt is listed with its 2xx status");
+  await shot(page, "webhook");
+  await page.goto(`${BASE}/admin/webhooks`);
+  check((await page.locator("#webhooks tbody tr").count()) === 1, "the Webhooks page lists the subscription");
+  check(!(await page.content()).includes(secret), "the secret is never shown again");
+  await shot(page, "webhooks");
+
+  // Exports: queue one to a folder from the form; the script's eye-exporter runs it; its run
+  // and its files on the Exports pages.
+  await page.goto(`${BASE}/admin/exports`);
+  await page.fill("#new-export-name", "browser-events");
+  await page.fill("#new-export-destination", env("EYE_EXPORT_DIR"));
+  await page.fill("#create-export input[name=chunk_size]", "500");
+  await page.click("#create-export button");
+  await until("the export to succeed", async () => {
+    await page.reload();
+    return (await page.textContent("#export-state")).trim() === "succeeded";
+  }, 30000);
+  const files = await page.locator("#files tbody tr").count();
+  check(files >= 1, `the export's files are listed (${files})`);
+  check((await page.textContent("#files")).includes("/browser-events/"), "with their keys");
+  check((await page.textContent("#export-descriptor")).endsWith("descriptor.json"), "and the descriptor, written last");
+  await shot(page, "export");
+  await page.goto(`${BASE}/admin/exports`);
+  check((await page.locator("#exports td.state-succeeded").count()) === 1, "the Exports page lists the run as succeeded");
+  await shot(page, "exports");
+
   // Sign out: the session is over.
   await page.click("header .signout button");
   await page.waitForURL(`${BASE}/admin/login`);

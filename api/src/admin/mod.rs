@@ -72,6 +72,16 @@ pub const NAV: &[NavItem] = &[
         path: "/admin/imports",
         title: "Imports",
     },
+    NavItem {
+        key: "webhooks",
+        path: "/admin/webhooks",
+        title: "Webhooks",
+    },
+    NavItem {
+        key: "exports",
+        path: "/admin/exports",
+        title: "Exports",
+    },
 ];
 
 /// Every console route.

@@ -44,6 +44,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "import_progress.html",
         include_str!("templates/import_progress.html"),
     ),
+    ("webhooks.html", include_str!("templates/webhooks.html")),
+    ("webhook.html", include_str!("templates/webhook.html")),
+    ("exports.html", include_str!("templates/exports.html")),
+    ("export.html", include_str!("templates/export.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -127,6 +131,8 @@ impl IntoResponse for AdminError {
         }
         let field = match &self {
             AdminError::BadInput { field, .. } => Some(field.clone()),
+            AdminError::Api(ApiError::InvalidField { field, .. }) => Some(field.clone()),
+            AdminError::Api(ApiError::BadParameter { param, .. }) => Some(param.clone()),
             _ => None,
         };
         let page = env().get_template("error.html").and_then(|t| {

@@ -115,7 +115,7 @@ impl From<Run> for ExportOut {
     }
 }
 
-fn export_error(e: ExportError) -> ApiError {
+pub(crate) fn export_error(e: ExportError) -> ApiError {
     match e {
         ExportError::Invalid { field, reason } => ApiError::InvalidField {
             field: field.to_owned(),

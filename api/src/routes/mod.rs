@@ -5,7 +5,7 @@ mod dead_letters;
 pub mod docs;
 mod erasures;
 mod events;
-mod exports;
+pub(crate) mod exports;
 mod gate;
 mod health;
 pub mod imports;

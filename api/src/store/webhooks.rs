@@ -410,3 +410,39 @@ pub async fn record_test(
     .await?;
     Ok(())
 }
+
+/// Pending and failed deliveries of one subscription, each counted up to a cap.
+#[derive(Debug, Clone, Serialize, FromQueryResult)]
+pub struct Backlog {
+    pub id: Uuid,
+    pub pending: i64,
+    pub failed: i64,
+}
+
+/// [`Backlog`] of each of `ids`, each count stopping at `cap` (an index range per
+/// subscription and status, never a scan of the whole table): cheap enough for a list page.
+pub async fn backlog(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+    cap: u64,
+) -> Result<Vec<Backlog>, StoreError> {
+    let count = |status: &str| {
+        format!(
+            "(SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries d \
+              WHERE d.subscription_id = s.id AND d.status = '{status}' LIMIT $2) c)"
+        )
+    };
+    Ok(Backlog::find_by_statement(stmt(
+        &format!(
+            "SELECT s.id, {} AS pending, {} AS failed FROM unnest($1::uuid[]) AS s(id)",
+            count("pending"),
+            count("failed")
+        ),
+        vec![
+            ids.to_vec().into(),
+            i64::try_from(cap).unwrap_or(i64::MAX).into(),
+        ],
+    ))
+    .all(db)
+    .await?)
+}

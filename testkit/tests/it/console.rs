@@ -11,14 +11,14 @@ use reqwest::redirect::Policy;
 use sea_orm::{ConnectionTrait, Statement};
 
 /// A browser without JavaScript: cookies kept by hand, redirects not followed.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     base: String,
     cookies: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(api: &TestApi) -> Self {
+    pub(crate) fn new(api: &TestApi) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .redirect(Policy::none())
@@ -56,7 +56,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> (u16, String, String) {
+    pub(crate) async fn get(&mut self, path: &str) -> (u16, String, String) {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -73,7 +73,11 @@ impl Browser {
         )
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, Vec<String>) {
+    pub(crate) async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, Vec<String>) {
         self.post_with(path, form, None).await
     }
 
@@ -100,6 +104,27 @@ impl Browser {
         (response.status().as_u16(), location(&response), set)
     }
 
+    /// Posts a form; the status and the page answered.
+    pub(crate) async fn post_page(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        self.keep(&response);
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    }
+
     /// The sign-in form's CSRF token (and its cookie, kept).
     async fn login_csrf(&mut self) -> String {
         let (status, _, page) = self.get("/admin/login").await;
@@ -108,7 +133,7 @@ impl Browser {
     }
 
     /// Signs in with an admin token; the session's CSRF token.
-    async fn sign_in(&mut self, token: &str) -> String {
+    pub(crate) async fn sign_in(&mut self, token: &str) -> String {
         let csrf = self.login_csrf().await;
         let (status, location, _) = self
             .post("/admin/login", &[("csrf", &csrf), ("token", token)])
@@ -134,7 +159,7 @@ fn csrf_of(page: &str) -> String {
     page[start..].split('"').next().expect("value").to_owned()
 }
 
-async fn scalar(env: &TestEnv, sql: &str) -> i64 {
+pub(crate) async fn scalar(env: &TestEnv, sql: &str) -> i64 {
     let row = env
         .db
         .query_one_raw(Statement::from_string(env.db.get_database_backend(), sql))
@@ -144,7 +169,7 @@ async fn scalar(env: &TestEnv, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).expect("a number")
 }
 
-fn admin_token() -> String {
+pub(crate) fn admin_token() -> String {
     token_for("ops", &["admin"])
 }
 

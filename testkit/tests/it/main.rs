@@ -6,6 +6,7 @@ mod auth;
 mod batch;
 mod client;
 mod console;
+mod console_feeds;
 mod dead_letters;
 mod erasure;
 mod errors;

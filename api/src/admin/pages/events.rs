@@ -57,7 +57,7 @@ fn blank(v: &Option<String>) -> Option<&str> {
 }
 
 /// RFC 3339, or a browser's `datetime-local` value (read as UTC).
-fn time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, AdminError> {
+pub(super) fn time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, AdminError> {
     blank(v)
         .map(|v| {
             DateTime::parse_from_rfc3339(v)

@@ -4,11 +4,13 @@ mod apps;
 mod dead_letters;
 mod erasures;
 mod events;
+mod exports;
 mod imports;
 mod login;
 mod overview;
 mod plans;
 mod records;
+mod webhooks;
 
 use axum::Router;
 use minijinja::Value;
@@ -28,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .merge(records::router())
         .merge(erasures::router())
         .merge(imports::router())
+        .merge(webhooks::router())
+        .merge(exports::router())
 }
 
 /// What `layout.html` needs, merged with a page's own context.
