@@ -185,6 +185,8 @@ async fn pages_refuse_without_a_session_and_the_session_cookie_is_strict() {
         "/admin/apps",
         "/admin/plans",
         "/admin/records",
+        "/admin/webhooks",
+        "/admin/exports",
     ] {
         let (status, location, _) = browser.get(path).await;
         assert_eq!((status, location.as_str()), (303, "/admin/login"), "{path}");
