@@ -33,6 +33,9 @@ pub enum ApiError {
     /// A compressed body that inflates more than `ratio` times (a decompression bomb).
     #[error("the compressed body inflates more than {ratio} times its size; refused")]
     CompressionRatio { ratio: u32 },
+    /// An import's upload past `EYE_IMPORT_MAX_BYTES`.
+    #[error("the upload is larger than the {limit}-byte limit (EYE_IMPORT_MAX_BYTES)")]
+    UploadTooLarge { limit: u64 },
     #[error("the batch holds more than {limit} events; send smaller batches")]
     TooManyEvents { limit: u32 },
     /// More valid events in one batch than the application's bucket holds at all.
@@ -136,7 +139,9 @@ impl ApiError {
             ApiError::Unsupported(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            ApiError::PayloadTooLarge { .. } | ApiError::CompressionRatio { .. } => {
+            ApiError::PayloadTooLarge { .. }
+            | ApiError::CompressionRatio { .. }
+            | ApiError::UploadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
             ApiError::TooManyEvents { .. } | ApiError::OverBurst { .. } => {

@@ -36,6 +36,11 @@ pub struct ApiSettings {
     #[arg(long, env = "EYE_MAX_BODY_BYTES", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
     pub max_body_bytes: u32,
+    /// Largest file `POST /imports` takes, in bytes (1 GiB by default); a larger upload is
+    /// refused 413 and what was staged of it dropped.
+    #[arg(long, env = "EYE_IMPORT_MAX_BYTES", default_value_t = 1 << 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_max_bytes: u64,
     /// Seconds after which any request is answered 503, whatever it waits on.
     #[arg(long, env = "EYE_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,

@@ -84,6 +84,7 @@ impl Application {
             publisher: publisher.clone(),
             body_limit: BodyLimit(settings.max_body_bytes),
             batch: settings.batch,
+            import_max_bytes: settings.import_max_bytes,
             retry_after_secs: settings.publish.retry_after_secs,
             reads: pools.reads,
             webhook_sender: webhook_sender(&settings)?,

@@ -29,6 +29,8 @@ pub struct Shared {
     pub body_limit: BodyLimit,
     /// `POST /events/batch`'s limits.
     pub batch: crate::settings::BatchSettings,
+    /// `POST /imports`'s upload limit, in bytes.
+    pub import_max_bytes: u64,
     /// `Retry-After` seconds of a 503 when the broker is unavailable.
     pub retry_after_secs: u32,
     /// The read pool ([`crate::store::Pools::reads`]): reads, `/search` and replay (which

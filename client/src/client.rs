@@ -1,5 +1,5 @@
 //! Sending: `POST /events` and `POST /events/batch`, with ids assigned before the first
-//! attempt, gzip, and retries with exponential backoff (and jitter) on network errors, 429
+//! attempt, gzip or zstd, and retries with exponential backoff (and jitter) on network errors, 429
 //! and 5xx, never sooner than the api's `Retry-After`.
 
 use std::io::Write;
@@ -14,8 +14,37 @@ use crate::error::{ConfigError, Reason, Refusal, Undelivered};
 use crate::retry::{Attempt, RetryPolicy, answer, with_retries};
 use crate::{BatchConfig, Batcher, Event};
 
-/// Bodies at least this large are gzipped (smaller ones gain nothing).
-const GZIP_FROM_BYTES: usize = 1024;
+/// Bodies at least this large are compressed (smaller ones gain nothing).
+const COMPRESS_FROM_BYTES: usize = 1024;
+
+/// How batch bodies are compressed (`Content-Encoding`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    /// gzip, fast level (the default).
+    #[default]
+    Gzip,
+    /// zstd, level 3: about gzip's ratio for a fraction of its CPU on both sides.
+    Zstd,
+}
+
+impl Compression {
+    fn encoding(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::Gzip => Some("gzip"),
+            Self::Zstd => Some("zstd"),
+        }
+    }
+
+    fn compress(self, bytes: Vec<u8>) -> Vec<u8> {
+        match self {
+            Self::None => bytes,
+            Self::Gzip => gzip(&bytes),
+            Self::Zstd => zstd::encode_all(bytes.as_slice(), 3).unwrap_or_default(),
+        }
+    }
+}
 
 /// A client of one api, for one application's token. Cheap to clone.
 #[derive(Clone)]
@@ -29,7 +58,7 @@ struct Inner {
     batch_url: String,
     token: String,
     retry: RetryPolicy,
-    gzip: bool,
+    compression: Compression,
     max_batch_events: usize,
 }
 
@@ -40,7 +69,7 @@ pub struct ClientBuilder {
     token: String,
     retry: RetryPolicy,
     timeout: Duration,
-    gzip: bool,
+    compression: Compression,
     max_batch_events: usize,
 }
 
@@ -58,10 +87,21 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether batch bodies are gzipped (default true).
+    /// Whether batch bodies are gzipped (default true); `false` sends them uncompressed.
     #[must_use]
     pub fn gzip(mut self, gzip: bool) -> Self {
-        self.gzip = gzip;
+        self.compression = if gzip {
+            Compression::Gzip
+        } else {
+            Compression::None
+        };
+        self
+    }
+
+    /// How batch bodies are compressed (default [`Compression::Gzip`]).
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
         self
     }
 
@@ -95,7 +135,7 @@ impl ClientBuilder {
                 batch_url: join("events/batch")?,
                 token: self.token,
                 retry: self.retry,
-                gzip: self.gzip,
+                compression: self.compression,
                 max_batch_events: self.max_batch_events,
             }),
         })
@@ -145,7 +185,7 @@ impl Client {
             token: token.into(),
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
-            gzip: true,
+            compression: Compression::Gzip,
             max_batch_events: 500,
         }
     }
@@ -238,8 +278,11 @@ impl Client {
     /// One batch request, retried; one result per event.
     async fn send_chunk(&self, chunk: &[Event]) -> Result<Vec<ItemResult>, Reason> {
         let json = serde_json::to_vec(chunk).map_err(|e| gave_up(1, &e))?;
-        let gzipped = self.inner.gzip && json.len() >= GZIP_FROM_BYTES;
-        let body = if gzipped { gzip(&json) } else { json };
+        let compression = match json.len() >= COMPRESS_FROM_BYTES {
+            true => self.inner.compression,
+            false => Compression::None,
+        };
+        let body = compression.compress(json);
         with_retries(self.inner.retry, || async {
             let mut request = self
                 .inner
@@ -248,8 +291,8 @@ impl Client {
                 .bearer_auth(&self.inner.token)
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
-            if gzipped {
-                request = request.header(CONTENT_ENCODING, "gzip");
+            if let Some(encoding) = compression.encoding() {
+                request = request.header(CONTENT_ENCODING, encoding);
             }
             match answer(request.send().await).await {
                 Attempt::Done(response) => match response.json::<BatchAnswer>().await {

@@ -3,7 +3,7 @@
 //! - Every event gets its id (UUIDv7) before the first attempt, so a retry never makes a
 //!   second row: the api stores one row per id.
 //! - [`Client::send`] posts one event; [`Client::send_batch`] posts many (`POST
-//!   /events/batch`, gzipped); [`Client::batcher`] batches in the background, bounded in
+//!   /events/batch`, gzipped, or zstd with [`ClientBuilder::compression`]); [`Client::batcher`] batches in the background, bounded in
 //!   size and linger.
 //! - Network errors, 429 and 5xx are retried with exponential backoff and jitter, never
 //!   sooner than the api's `Retry-After`; refusals (an invalid field, a bad token) are not.
@@ -52,7 +52,7 @@ mod retry;
 pub mod webhooks;
 
 pub use batcher::{BatchConfig, Batcher, Report};
-pub use client::{BatchReport, Client, ClientBuilder};
+pub use client::{BatchReport, Client, ClientBuilder, Compression};
 pub use error::{ConfigError, Reason, Refusal, Undelivered};
 pub use event::Event;
 pub use retry::RetryPolicy;

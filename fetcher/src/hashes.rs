@@ -34,6 +34,11 @@ const UNSEEN: &str = "SELECT plan_id, content_hash FROM provider_plan_hashes \
      WHERE provider = $1 AND base_plan_id = $2 AND last_seen < $3 \
        AND content_hash <> 'removed' AND plan_id NOT LIKE 'rejected:%'";
 
+/// How many records of a JSON provider's resource ($2) are live (not removed, not rejections).
+const LIVE: &str = "SELECT count(*) AS n FROM provider_plan_hashes \
+     WHERE provider = $1 AND base_plan_id = $2 \
+       AND content_hash <> 'removed' AND plan_id NOT LIKE 'rejected:%'";
+
 /// (base plan id, plan id): a plan's key within its provider.
 pub type PlanKey = (String, String);
 
@@ -102,6 +107,23 @@ impl HashStore {
                 ))
             })
             .collect()
+    }
+
+    /// How many records of `resource` are live (seen and not removed).
+    pub async fn live(&self, provider: &str, resource: &str) -> Result<u64, DbErr> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                LIVE,
+                [provider.into(), resource.into()],
+            ))
+            .await?;
+        let n: i64 = match row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Records the hashes of plans of a fetch once their changes are confirmed published:

@@ -61,9 +61,11 @@ impl History {
     ) -> Result<(), sea_orm::DbErr> {
         let empty = CycleReport::default();
         let (name, report, error) = match outcome {
-            Ok(r) => match &r.document_error {
-                None => ("ok", r, None),
-                Some(e) => ("document", r, Some(e.clone())),
+            Ok(r) => match (&r.document_error, &r.removals_refused) {
+                (None, None) => ("ok", r, None),
+                (Some(e), None) => ("document", r, Some(e.clone())),
+                (None, Some(refused)) => ("refused", r, Some(refused.clone())),
+                (Some(e), Some(refused)) => ("document", r, Some(format!("{e}; {refused}"))),
             },
             Err(e) => ("failed", &empty, Some(format!("{}: {e}", e.reason()))),
         };

@@ -4,6 +4,7 @@
 //! fails. `make chaos` runs it with hostile events and retries while it breaks the system.
 
 pub mod audit;
+pub mod batches;
 pub mod hostile;
 pub mod ledger;
 pub mod payload;
@@ -35,6 +36,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<Tally> {
     let requests = summary::summarize(&outcome.metrics);
     for request in &requests {
         println!("{request}");
+    }
+    if let Some(line) = outcome.batches.line() {
+        println!("{line}");
     }
     let achieved = requests.iter().map(|r| r.rate).sum();
     if let Some(note) = summary::shortfall_note(achieved, settings.rate) {

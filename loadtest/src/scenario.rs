@@ -1,6 +1,6 @@
 //! The goose side: one scenario whose users post events as fast as the throttle lets them,
 //! retrying as the API's contract says when asked to, and recording each id answered 202 in
-//! the ledger.
+//! the ledger; and the batch scenario of [`crate::batches`] beside it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use goose::prelude::{
 use serde_json::Value;
 use tokio::time::{Instant, sleep};
 
+use crate::batches::{self, BatchTally};
 use crate::ledger::Ledger;
 use crate::payload::EventMix;
 use crate::retry::{self, Answer};
@@ -99,17 +100,33 @@ impl Poster {
 pub struct Outcome {
     pub metrics: GooseMetrics,
     pub reports: Vec<String>,
+    /// What the batch users sent.
+    pub batches: Arc<BatchTally>,
 }
 
 /// Runs the load as `settings` say; the ledger fills as it goes.
 pub async fn run(settings: &Settings, ledger: Arc<Ledger>) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        settings.batch_users < settings.users,
+        "--batch-users ({}) must leave some of --users ({}) posting single events",
+        settings.batch_users,
+        settings.users
+    );
+    let mix = EventMix::new(
+        settings.sessions as usize,
+        settings.invalid_share(),
+        settings.hostile_share(),
+    );
+    let tally = Arc::new(BatchTally::default());
+    let batch_scenario = batches::scenario(
+        settings,
+        mix.clone(),
+        Arc::clone(&ledger),
+        Arc::clone(&tally),
+    )?;
     let poster = Arc::new(Poster {
         token: settings.token.expose().clone(),
-        mix: EventMix::new(
-            settings.sessions as usize,
-            settings.invalid_share(),
-            settings.hostile_share(),
-        ),
+        mix,
         retry_for: settings.retry_for(),
         ledger,
     });
@@ -118,14 +135,23 @@ pub async fn run(settings: &Settings, ledger: Arc<Ledger>) -> anyhow::Result<Out
         Box::pin(async move { poster.post_event(user).await })
     });
     // No wait time: the throttle alone paces the users, which is what makes the rate fixed.
-    let scenario =
-        Scenario::new("post events").register_transaction(Transaction::new(post).set_name("post"));
+    // Weights are user counts: `users - batch_users` post single events, the rest batches.
+    let scenario = Scenario::new("post events")
+        .set_weight((settings.users - settings.batch_users) as usize)?
+        .register_transaction(Transaction::new(post).set_name("post"));
 
     let config = goose_configuration(settings)?;
     let reports = config.report_file.clone();
-    let attack = GooseAttack::initialize_with_config(config)?.register_scenario(scenario);
+    let mut attack = GooseAttack::initialize_with_config(config)?.register_scenario(scenario);
+    if let Some(batches) = batch_scenario {
+        attack = attack.register_scenario(batches);
+    }
     let metrics = with_defaults(attack, settings)?.execute().await?;
-    Ok(Outcome { metrics, reports })
+    Ok(Outcome {
+        metrics,
+        reports,
+        batches: tally,
+    })
 }
 
 /// Goose's own options: whatever followed `--`, plus the report files when none were named.

@@ -49,6 +49,20 @@ pub struct Settings {
     )]
     pub database_url: Secret<String>,
 
+    /// Of `--users`, how many send batches through the client library (`eye_client`
+    /// `send_batch`, `POST /events/batch`) instead of single events; 0: none. Their events
+    /// come on top of `--rate` and go into the same ledger.
+    #[arg(long, env = "BATCH_USERS", default_value_t = 1)]
+    pub batch_users: u32,
+
+    /// Events per batch of a batch user.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub batch_size: u32,
+
+    /// Milliseconds a batch user waits after each batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_every_ms: u64,
+
     /// Distinct session ids the events are spread over.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub sessions: u32,

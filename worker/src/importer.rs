@@ -3,7 +3,8 @@
 //! mapped to an event (`eye_core::import`), judged by the same validators as the queue's
 //! events, deduplicated, and the chunk is stored with its counters and checkpoint in one
 //! transaction (`storage::imports`). A worker killed mid-file loses only its uncommitted chunk;
-//! whoever claims the import once the lease passes goes on after the checkpoint.
+//! whoever claims the import once the lease passes goes on after the checkpoint. Between
+//! imports it also fails the uploads that stopped moving (see `sweep_abandoned_uploads`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,19 @@ pub async fn run(
     let poll = Duration::from_millis(settings.import_poll_ms);
     // A fresh owner per process: a restarted worker waits for its old lease like any other.
     let owner = Uuid::now_v7();
+    let stale = settings.import_upload_stale_secs;
+    // Looked for often enough that an abandoned upload is failed within about `stale` more.
+    let sweep_every = Duration::from_secs(stale.clamp(1, 60));
+    let mut next_sweep = tokio::time::Instant::now();
     while !shutdown.is_cancelled() {
+        if tokio::time::Instant::now() >= next_sweep {
+            next_sweep = tokio::time::Instant::now() + sweep_every;
+            match store.sweep_abandoned_uploads(stale).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(imports = n, "failed abandoned uploads"),
+                Err(e) => tracing::warn!(error = %e, "cannot sweep abandoned uploads"),
+            }
+        }
         let wait = match store.claim_import(owner, settings.import_lease_secs).await {
             Ok(Some(import)) => {
                 match import_file(settings, &pipeline, store, &import, owner, shutdown).await {

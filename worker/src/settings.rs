@@ -103,6 +103,11 @@ pub struct WorkerSettings {
     #[arg(long, env = "EYE_IMPORT_LEASE_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub import_lease_secs: u64,
+    /// Seconds an upload may go without staging a chunk before its import is failed as
+    /// abandoned (the api died mid-upload) and what it staged dropped.
+    #[arg(long, env = "EYE_IMPORT_UPLOAD_STALE_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_upload_stale_secs: u64,
 }
 
 impl WorkerSettings {

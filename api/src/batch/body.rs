@@ -1,5 +1,5 @@
-//! Reading a batch body: its content type (a JSON array or NDJSON), its encoding (gzip or
-//! none), the size limit checked on the decompressed bytes and the ratio guard, then the
+//! Reading a batch body: its content type (a JSON array or NDJSON), its encoding (gzip, zstd
+//! or none), the size limit checked on the decompressed bytes and the ratio guard, then the
 //! split into one raw JSON text per event. Nothing here judges an event.
 
 use std::io::Read;
@@ -47,6 +47,7 @@ pub enum Format {
 enum Encoding {
     Identity,
     Gzip,
+    Zstd,
 }
 
 /// The format and encoding the headers announce, or 415 naming what is accepted.
@@ -74,8 +75,9 @@ fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     match header_essence(headers, CONTENT_ENCODING).as_deref() {
         None | Some("" | "identity") => Ok(Encoding::Identity),
         Some("gzip" | "x-gzip") => Ok(Encoding::Gzip),
+        Some("zstd") => Ok(Encoding::Zstd),
         Some(_) => Err(ApiError::Unsupported(
-            "Content-Encoding must be gzip or absent".into(),
+            "Content-Encoding must be gzip, zstd or absent".into(),
         )),
     }
 }
@@ -116,21 +118,43 @@ async fn read(
     match encoding {
         Encoding::Identity => Ok(raw),
         Encoding::Gzip => inflate(&raw, limits),
+        Encoding::Zstd => unzstd(&raw, limits),
     }
 }
 
-/// Gunzips `compressed`, stopping as soon as the output passes the byte limit or
-/// `max_ratio` times the input (a decompression bomb).
+/// Gunzips `compressed` under the limits (see [`decompress`]).
 fn inflate(compressed: &[u8], limits: &BatchSettings) -> Result<Vec<u8>, ApiError> {
-    let by_ratio = compressed.len().saturating_mul(limits.max_ratio as usize);
+    let decoder = flate2::read::MultiGzDecoder::new(compressed);
+    decompress(decoder, "gzip", compressed.len(), limits)
+}
+
+/// Decompresses a zstd body (one or more frames) under the limits (see [`decompress`]). The
+/// decoder's window is capped too (zstd's default, 8 MiB), so a frame asking for a huge
+/// window is refused before it is allocated.
+fn unzstd(compressed: &[u8], limits: &BatchSettings) -> Result<Vec<u8>, ApiError> {
+    let corrupt =
+        |e: std::io::Error| ApiError::MalformedJson(format!("the zstd body is corrupt: {e}"));
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(compressed).map_err(corrupt)?;
+    decoder.window_log_max(23).map_err(corrupt)?;
+    decompress(decoder, "zstd", compressed.len(), limits)
+}
+
+/// Reads `decoder` to its end, stopping as soon as the output passes the byte limit or
+/// `max_ratio` times the `compressed` size (a decompression bomb): memory never holds more.
+fn decompress(
+    decoder: impl Read,
+    name: &str,
+    compressed: usize,
+    limits: &BatchSettings,
+) -> Result<Vec<u8>, ApiError> {
+    let by_ratio = compressed.saturating_mul(limits.max_ratio as usize);
     let limit = limits.max_bytes as usize;
     let cap = by_ratio.min(limit);
-    let mut out = Vec::with_capacity(cap.min(4 * compressed.len()));
-    let decoder = flate2::read::MultiGzDecoder::new(compressed);
+    let mut out = Vec::with_capacity(cap.min(4 * compressed));
     decoder
         .take(cap as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| ApiError::MalformedJson(format!("the gzip body is corrupt: {e}")))?;
+        .map_err(|e| ApiError::MalformedJson(format!("the {name} body is corrupt: {e}")))?;
     if out.len() <= cap {
         Ok(out)
     } else if cap == limit {
@@ -198,6 +222,34 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         encoder.write_all(bytes).expect("gzip");
         encoder.finish().expect("gzip")
+    }
+
+    #[test]
+    fn zstd_decompresses_within_the_limit_and_refuses_bombs_and_oversize() {
+        let zstd = |bytes: &[u8]| zstd::encode_all(bytes, 19).expect("zstd");
+        let body = br#"[{"a":"hello"},{"a":"world"}]"#;
+        assert_eq!(unzstd(&zstd(body), &LIMITS).expect("unzstd"), body);
+        // Two frames back to back are one body, as with gzip members.
+        let two = [zstd(b"[1,"), zstd(b"2]")].concat();
+        assert_eq!(unzstd(&two, &LIMITS).expect("two frames"), b"[1,2]");
+        let limits = BatchSettings {
+            max_bytes: 5_000_000,
+            ..LIMITS
+        };
+        // 4 MB of spaces compress to a few hundred bytes.
+        assert!(matches!(
+            unzstd(&zstd(&vec![b' '; 4_000_000]), &limits),
+            Err(ApiError::CompressionRatio { ratio: 50 })
+        ));
+        let big: Vec<u8> = (0..20_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        assert!(matches!(
+            unzstd(&zstd(&big), &LIMITS),
+            Err(ApiError::PayloadTooLarge { limit: 10_000 })
+        ));
+        assert!(matches!(
+            unzstd(b"not zstd", &LIMITS),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     #[test]

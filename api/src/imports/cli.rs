@@ -94,6 +94,8 @@ pub async fn run(db: &DatabaseConnection, args: ImportArgs) -> anyhow::Result<()
         &format!("cli:{user}"),
         args.params().spec(args.format()),
         file,
+        // A local file: no upload limit.
+        u64::MAX,
     )
     .await?;
     println!("import {} staged: {} rows", staged.id, staged.rows);

@@ -10,7 +10,7 @@ use eye_core::import::{Dedup, Format, ImportSpec, Keep, Mapping};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-pub use stage::{ImportError, Staged, stage};
+pub use stage::{ImportError, Staged, stage, stage_detached};
 
 /// How to read the file: the CSV columns of the event fields (a field left out is read from the
 /// column of its own name) and the deduplication rule.

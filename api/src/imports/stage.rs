@@ -2,8 +2,17 @@
 //! lines) and hands chunks of rows, already in COPY's text form, over a bounded channel to
 //! the async side, which COPYs each chunk into `import_rows` (its own short statement). So
 //! memory is a few chunks whatever the file's size, and back-pressure reaches the reader.
+//!
+//! An upload that breaks off (the client went away, the body errors) or passes the byte limit
+//! fails the import and drops its staged rows; [`stage_detached`] runs the staging as its own
+//! task so that a client going away cannot cancel it half-way (the handler's future is
+//! dropped then, the staging sees the body's error and cleans up). What a crash of the api
+//! leaves behind (an import `queued` with no `staged_rows`) is failed by the workers'
+//! sweeper once it has not moved for `EYE_IMPORT_UPLOAD_STALE_SECS`; each COPY moves it.
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use eye_core::import::{Format, ImportSpec};
 use sea_orm::DatabaseConnection;
@@ -27,6 +36,12 @@ pub enum ImportError {
     /// The file itself could not be read (not CSV, the upload broke off).
     #[error("the file could not be read: {0}")]
     Unreadable(String),
+    /// The upload passed the byte limit.
+    #[error("the upload is larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    /// The import was cancelled (or failed as abandoned) while its file was being staged.
+    #[error("the import was cancelled or abandoned during its upload")]
+    Gone,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,6 +53,11 @@ impl From<ImportError> for ApiError {
             ImportError::Unreadable(message) => ApiError::InvalidField {
                 field: "body".into(),
                 message: format!("the file could not be read: {message}"),
+            },
+            ImportError::TooLarge { limit } => ApiError::UploadTooLarge { limit },
+            ImportError::Gone => ApiError::InvalidField {
+                field: "body".into(),
+                message: e.to_string(),
             },
             ImportError::Store(e) => e.into(),
         }
@@ -57,22 +77,54 @@ enum Piece {
     Failed(String),
 }
 
-/// Stages `reader`'s rows as a new import of `app_id` with `spec`, and marks it staged; its id.
+/// [`stage`] as a task of its own, awaited: dropping the returned future (a client that went
+/// away) does not cancel the staging, which then sees the body's error and fails the import.
+pub async fn stage_detached<R: Read + Send + 'static>(
+    db: DatabaseConnection,
+    app_id: String,
+    created_by: String,
+    spec: ImportSpec,
+    reader: R,
+    max_bytes: u64,
+) -> Result<Staged, ImportError> {
+    tokio::spawn(async move { stage(&db, &app_id, &created_by, spec, reader, max_bytes).await })
+        .await
+        .map_err(|e| ImportError::Unreadable(format!("the staging task failed: {e}")))?
+}
+
+/// Stages `reader`'s rows (at most `max_bytes` of it) as a new import of `app_id` with `spec`,
+/// and marks it staged; its id. On any failure the import is failed and its rows dropped.
 pub async fn stage<R: Read + Send + 'static>(
     db: &DatabaseConnection,
     app_id: &str,
     created_by: &str,
     mut spec: ImportSpec,
     reader: R,
+    max_bytes: u64,
 ) -> Result<Staged, ImportError> {
     let id = Uuid::now_v7();
+    let over = Arc::new(AtomicBool::new(false));
+    let reader = Limited {
+        inner: reader,
+        left: max_bytes,
+        over: over.clone(),
+    };
+    let too_large = |e: ImportError| {
+        if over.load(Ordering::Acquire) {
+            ImportError::TooLarge { limit: max_bytes }
+        } else {
+            e
+        }
+    };
     let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let format = spec.format;
     let reading = tokio::task::spawn_blocking(move || read(format, reader, id, &tx));
     if format == Format::Csv {
         match rx.recv().await {
             Some(Piece::Header(columns)) => spec.columns = columns,
-            Some(Piece::Failed(message)) => return Err(ImportError::Unreadable(message)),
+            Some(Piece::Failed(message)) => {
+                return Err(too_large(ImportError::Unreadable(message)));
+            }
             _ => return Err(ImportError::Unreadable("no header line".into())),
         }
     }
@@ -88,6 +140,10 @@ pub async fn stage<R: Read + Send + 'static>(
                 Piece::Rows { copy, count } => {
                     copy_rows(db, &copy).await?;
                     rows += count as u64;
+                    // Moves `updated_at` (the sweeper's clock); false once cancelled.
+                    if !imports::touch_staging(db, id).await? {
+                        return Err(ImportError::Gone);
+                    }
                 }
                 Piece::Failed(message) => return Err(ImportError::Unreadable(message)),
                 Piece::Header(_) => {}
@@ -98,14 +154,36 @@ pub async fn stage<R: Read + Send + 'static>(
     .await;
     drop(rx);
     let _ = reading.await;
-    match outcome {
-        Ok(()) => {
-            imports::mark_staged(db, id, rows).await?;
-            Ok(Staged { id, rows })
-        }
-        Err(e) => {
-            imports::fail(db, id, &e.to_string()).await?;
-            Err(e)
+    let outcome = match outcome {
+        Ok(()) if imports::mark_staged(db, id, rows).await? => return Ok(Staged { id, rows }),
+        Ok(()) => ImportError::Gone,
+        Err(e) => too_large(e),
+    };
+    if let Err(e) = imports::fail(db, id, &outcome.to_string()).await {
+        tracing::warn!(import = %id, error = %e, "a failed upload's rows were not dropped; the sweeper will");
+    }
+    Err(outcome)
+}
+
+/// The upload's reader, refusing past `left` bytes (and saying so in `over`).
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    over: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(n)
+            }
+            None => {
+                self.over.store(true, Ordering::Release);
+                Err(std::io::Error::other("the upload is over the byte limit"))
+            }
         }
     }
 }

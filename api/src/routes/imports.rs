@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, SCOPE_EVENTS_WRITE};
 use crate::error::ApiError;
-use crate::imports::{ImportParams, stage};
+use crate::imports::{ImportParams, stage_detached};
 use crate::params::{Query, uuid_param};
 use crate::state::AppState;
 use crate::store::imports::{self, ImportOut};
@@ -74,7 +74,9 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
 
 /// Upload a CSV or NDJSON file to import. The body is streamed into staging (never held
 /// whole); the answer comes once every row is staged, before any is imported: a worker takes
-/// it from there. Follow it with `GET /imports/{id}/events`.
+/// it from there. Follow it with `GET /imports/{id}/events`. An upload over
+/// `EYE_IMPORT_MAX_BYTES` (1 GiB) is refused 413; one that breaks off (the client went away)
+/// fails the import: in both cases nothing of it is staged or imported.
 #[utoipa::path(
     post,
     path = "/imports",
@@ -87,6 +89,7 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
         (status = 400, description = "A bad query parameter", body = crate::error::Body),
         (status = 401, description = "No, invalid or expired token", body = crate::error::Body),
         (status = 403, description = "The token lacks `events:write`", body = crate::error::Body),
+        (status = 413, description = "The upload is over EYE_IMPORT_MAX_BYTES (1 GiB by default); nothing of it is kept", body = crate::error::Body),
         (status = 415, description = "Content-Type is not text/csv or application/x-ndjson", body = crate::error::Body),
         (status = 422, description = "A mapped or key column is not in the header, or the file is unreadable; `field` names it", body = crate::error::Body),
         (status = 503, description = "The database is unavailable", body = crate::error::Body),
@@ -102,12 +105,20 @@ pub(crate) async fn create_import(
     caller.require(SCOPE_EVENTS_WRITE)?;
     let Query(params) = query?;
     let format = format_of(&headers)?;
+    let limit = state.import_max_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::UploadTooLarge { limit });
+    }
     let app = target_app(&caller, &params);
     let reader = SyncIoBridge::new(StreamReader::new(
         body.into_data_stream().map_err(std::io::Error::other),
     ));
     let by = format!("app:{} token:{}", caller.app_id, caller.token_id);
-    let staged = stage(&state.reads, &app, &by, params.spec(format), reader).await?;
+    let spec = params.spec(format);
+    let staged = stage_detached(state.reads.clone(), app, by, spec, reader, limit).await?;
     let out = imports::get(&state.reads, staged.id, None)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -85,33 +85,50 @@ pub async fn create(
     Ok(())
 }
 
-/// Every row is staged: a worker may take the import.
-pub async fn mark_staged(db: &DatabaseConnection, id: Uuid, rows: u64) -> Result<(), StoreError> {
-    db.execute_raw(stmt(
-        db,
-        "UPDATE imports SET staged_rows = $2, version = version + 1, updated_at = now() \
-         WHERE id = $1",
-        vec![id.into(), (rows as i64).into()],
-    ))
-    .await?;
-    Ok(())
+/// Every row is staged: a worker may take the import. False if it is no longer queued
+/// (cancelled, or failed by the sweeper meanwhile).
+pub async fn mark_staged(db: &DatabaseConnection, id: Uuid, rows: u64) -> Result<bool, StoreError> {
+    let done = db
+        .execute_raw(stmt(
+            db,
+            format!(
+                "UPDATE imports SET staged_rows = $2, version = version + 1, updated_at = now() \
+                 WHERE id = $1 AND state = '{STATE_QUEUED}' AND staged_rows IS NULL"
+            ),
+            vec![id.into(), (rows as i64).into()],
+        ))
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
-/// The upload failed: the import is failed and its staged rows dropped.
+/// The upload is moving: its `updated_at` is now (the sweeper of abandoned uploads goes by
+/// it). False if the import is no longer queued.
+pub async fn touch_staging(db: &DatabaseConnection, id: Uuid) -> Result<bool, StoreError> {
+    let done = db
+        .execute_raw(stmt(
+            db,
+            format!(
+                "UPDATE imports SET updated_at = now() \
+                 WHERE id = $1 AND state = '{STATE_QUEUED}' AND staged_rows IS NULL"
+            ),
+            vec![id.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The upload failed: the import is failed (unless cancelled meanwhile) and its staged rows
+/// dropped, in one statement (whoever sees it failed sees no rows of it).
 pub async fn fail(db: &DatabaseConnection, id: Uuid, error: &str) -> Result<(), StoreError> {
     db.execute_raw(stmt(
         db,
         format!(
-            "UPDATE imports SET state = '{STATE_FAILED}', error = $2, finished_at = now(), \
-             version = version + 1, updated_at = now() WHERE id = $1"
+            "WITH dropped AS (DELETE FROM import_rows WHERE import_id = $1) \
+             UPDATE imports SET state = '{STATE_FAILED}', error = $2, finished_at = now(), \
+                 version = version + 1, updated_at = now() \
+             WHERE id = $1 AND state = '{STATE_QUEUED}' AND staged_rows IS NULL"
         ),
         vec![id.into(), error.replace('\0', "").into()],
-    ))
-    .await?;
-    db.execute_raw(stmt(
-        db,
-        "DELETE FROM import_rows WHERE import_id = $1",
-        vec![id.into()],
     ))
     .await?;
     Ok(())

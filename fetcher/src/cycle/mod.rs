@@ -5,6 +5,7 @@
 //! tick publishes the same changes again (with the same event ids, which the idempotent store
 //! absorbs).
 
+mod guard;
 mod stream;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use crate::provider::{FeedError, Limits, Listing, Provider};
 use crate::publish::ProviderPublisher;
 use eye_core::link::PublishError;
 use eye_core::provider::{ItemRecord, Record, Rejected, to_envelope};
+use guard::removal_guard;
 use stream::spawn_parse;
 
 /// Pages read of one listing at most in a cycle (a remote that never sends a short page).
@@ -70,6 +72,9 @@ pub struct CycleReport {
     pub rejected: usize,
     /// The document's own error, when it could not be read to its end.
     pub document_error: Option<String>,
+    /// Why removals were not published: a resource whose pass would have removed more than
+    /// the guard allows (an empty or short answer is more likely a remote fault than a purge).
+    pub removals_refused: Option<String>,
 }
 
 /// A provider, its HTTP side, its hashes and its publisher.
@@ -83,6 +88,7 @@ pub struct Fetcher {
     limits: Limits,
     interval: Duration,
     cycle_timeout: Duration,
+    max_removed_percent: u8,
 }
 
 impl Fetcher {
@@ -119,6 +125,7 @@ impl Fetcher {
                     limits: p.limits,
                     interval: p.interval,
                     cycle_timeout: p.cycle_timeout,
+                    max_removed_percent: p.max_removed_percent,
                 })
             })
             .collect()
@@ -269,7 +276,8 @@ impl Fetcher {
     }
 
     /// After a resource was read to its end: its records not seen in this cycle (and not
-    /// removed already) are published as removed.
+    /// removed already) are published as removed, unless they are more than
+    /// `max_removed_percent` of its live records: then none is, and the cycle says why.
     async fn sweep(&self, resource: &str, cycle: &mut Cycle) -> Result<(), CycleError> {
         // The records seen must have their `last_seen` of this cycle first.
         self.flush(cycle).await?;
@@ -277,6 +285,21 @@ impl Fetcher {
             .hashes
             .unseen(&self.name, resource, cycle.fetched_at)
             .await?;
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let live = self.hashes.live(&self.name, resource).await?;
+        if let Some(refusal) = removal_guard(gone.len() as u64, live, self.max_removed_percent) {
+            tracing::warn!(provider = %self.name, resource, gone = gone.len(), live, "{refusal}");
+            metrics::counter!("eye_fetch_removals_refused_total", "provider" => self.name.clone())
+                .increment(1);
+            let refusal = format!("{resource}: {refusal}");
+            cycle.report.removals_refused = Some(match cycle.report.removals_refused.take() {
+                Some(before) => format!("{before}; {refusal}"),
+                None => refusal,
+            });
+            return Ok(());
+        }
         for (remote_id, hash) in gone {
             cycle.add(Record::Item(ItemRecord::removal(
                 resource, &remote_id, &hash,

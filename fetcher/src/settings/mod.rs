@@ -52,6 +52,12 @@ pub struct FetcherSettings {
     /// only: `parents = { comments = "postId" }`).
     #[arg(skip)]
     pub parents: std::collections::BTreeMap<String, String>,
+    /// The `json` adapter's guard against a remote that answers an empty or short resource:
+    /// a pass that would mark more than this percentage of a resource's records removed is
+    /// refused (nothing marked removed, the cycle recorded as `refused`); 100 turns it off.
+    #[arg(long, env = "EYE_FETCH_MAX_REMOVED_PERCENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub max_removed_percent: u8,
     /// Seconds between two fetches (from the start of one to the start of the next).
     #[arg(long, env = "EYE_FETCH_INTERVAL_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -21,6 +21,7 @@
 //! resources = ["posts", "comments", "users"]
 //! page_size = 50              # ?_page=N&_limit=50 until a short page; 0: one request
 //! parents = { comments = "postId" }
+//! max_removed_percent = 50   # refuse a pass that would remove more of a resource
 //! ```
 
 use std::collections::HashSet;
@@ -43,6 +44,8 @@ pub struct ProviderConfig {
     pub interval: Duration,
     /// Cap on one whole fetch cycle.
     pub cycle_timeout: Duration,
+    /// A pass removing more than this percentage of a resource's records is refused.
+    pub max_removed_percent: u8,
     pub policy: FetchPolicy,
     pub limits: Limits,
 }
@@ -74,6 +77,7 @@ struct Entry {
     resources: Option<Vec<String>>,
     page_size: Option<usize>,
     parents: Option<std::collections::BTreeMap<String, String>>,
+    max_removed_percent: Option<u8>,
 }
 
 impl FetcherSettings {
@@ -129,6 +133,10 @@ impl FetcherSettings {
             "{name}: cycle_timeout_secs must be positive"
         );
         anyhow::ensure!(
+            self.max_removed_percent <= 100,
+            "{name}: max_removed_percent must be 0 to 100"
+        );
+        anyhow::ensure!(
             self.breaker_failures > 0,
             "{name}: breaker_failures must be positive"
         );
@@ -137,6 +145,7 @@ impl FetcherSettings {
             adapter,
             interval: self.interval(),
             cycle_timeout: self.cycle_timeout(),
+            max_removed_percent: self.max_removed_percent,
             policy: self.policy(),
             limits: self.limits(),
         })
@@ -184,7 +193,8 @@ pub fn parse_providers(
                 max_depth,
                 resources,
                 page_size,
-                parents
+                parents,
+                max_removed_percent
             );
             s.provider_config(&entry.name)
         })

@@ -4,6 +4,7 @@
 mod apps;
 mod auth;
 mod batch;
+mod batch_zstd;
 mod client;
 mod console;
 mod console_feeds;
@@ -14,8 +15,10 @@ mod export;
 mod failover;
 mod health;
 mod imports;
+mod imports_upload;
 mod ingest;
 mod isolation;
+mod json_guard;
 mod json_provider;
 mod migrate;
 mod partitions;

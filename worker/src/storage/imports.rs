@@ -120,6 +120,35 @@ impl Store {
         }
     }
 
+    /// Fails the imports whose upload has not moved for `stale_secs` (`queued` without
+    /// `staged_rows`: the api staging it died, or lost its database) and drops what they
+    /// staged; how many.
+    pub async fn sweep_abandoned_uploads(&self, stale_secs: u64) -> Result<u64, DbErr> {
+        let sql = format!(
+            "WITH gone AS (UPDATE imports SET state = '{STATE_FAILED}', \
+                 error = 'the upload never completed (no data for ' || $1 || ' s); nothing of it \
+                 was imported', finished_at = now(), version = version + 1, updated_at = now() \
+               WHERE state = '{STATE_QUEUED}' AND staged_rows IS NULL \
+                 AND updated_at < now() - make_interval(secs => $1::double precision) \
+               RETURNING id), \
+             dropped AS (DELETE FROM import_rows WHERE import_id IN (SELECT id FROM gone)) \
+             SELECT count(*) AS n FROM gone"
+        );
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                sql,
+                [(stale_secs as i64).into()],
+            ))
+            .await?;
+        let n: i64 = match row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Up to `limit` staged rows after `after`, in file order.
     pub async fn staged_rows(
         &self,
