@@ -16,7 +16,10 @@ use uuid::Uuid;
 
 use crate::pipeline::{Pipeline, Verdict};
 use crate::settings::WorkerSettings;
-use crate::storage::imports::{Chunk, Claimed, Outcome, Refusal, dedup};
+use sea_orm::DbErr;
+use tokio::task::JoinHandle;
+
+use crate::storage::imports::{Chunk, Claimed, Outcome, Refusal, Staged, dedup};
 use crate::storage::{Fault, Store, classify};
 
 /// Claims and runs imports until `shutdown`.
@@ -72,7 +75,7 @@ async fn import_file(
     import: &Claimed,
     owner: Uuid,
     shutdown: &CancellationToken,
-) -> Result<(), sea_orm::DbErr> {
+) -> Result<(), DbErr> {
     let layout = match import.spec.layout() {
         Ok(layout) => layout,
         Err(e) => {
@@ -82,58 +85,101 @@ async fn import_file(
         }
     };
     tracing::info!(import = %import.id, app = %import.app_id, after = import.checkpoint, "importing");
-    let mut checkpoint = import.checkpoint;
-    // The next chunk is read while the current one commits.
-    let mut next = store.staged_rows(import.id, checkpoint, settings.import_chunk);
+    // A pipeline of three stages on separate tasks: chunk N commits (PostgreSQL's work)
+    // while chunk N+1 is judged here (the worker's) and chunk N+2 is read. Commits stay
+    // strictly one after the other, in file order: chunk N+1's commit starts only once
+    // chunk N's has committed, so the checkpoint only ever moves past committed rows.
+    let mut reading = read(store, import.id, import.checkpoint, settings.import_chunk);
+    let mut committing: Option<Committing> = None;
     loop {
-        let rows = next.await?;
+        let rows = reading.await.map_err(joined)??;
         let Some(last) = rows.last() else { break };
-        let last_row = last.row_no;
-        next = store.staged_rows(import.id, last_row, settings.import_chunk);
+        reading = read(store, import.id, last.row_no, settings.import_chunk);
         let chunk = judge(pipeline, &layout, import, rows);
-        let committed = match store
-            .commit_import_chunk(import, owner, settings.import_lease_secs, &chunk)
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(e) => match classify(&e) {
-                // A row the database refuses would fail every retry: the import fails, its
-                // committed chunks stay.
-                Fault::Data(message) => {
-                    return store
-                        .close_import(import.id, owner, STATE_FAILED, Some(&message))
-                        .await;
-                }
-                Fault::Transient => return Err(e),
-            },
-        };
-        if committed == Outcome::Lost {
-            tracing::info!(import = %import.id, "import cancelled or taken over; stopping");
-            // Cancelled: its staged rows are no longer needed (a no-op if another worker holds it).
-            return store
-                .close_import(import.id, owner, STATE_FAILED, None)
-                .await;
+        if let Some(previous) = committing.take() {
+            if let Some(end) = settled(store, import, owner, previous).await? {
+                return end;
+            }
         }
-        metrics::counter!("eye_worker_import_rows_total").increment(chunk.read);
-        checkpoint = last_row;
         if shutdown.is_cancelled() {
             return Ok(());
+        }
+        let (store, import, lease) = (store.clone(), import.clone(), settings.import_lease_secs);
+        committing = Some(tokio::spawn(async move {
+            let outcome = store
+                .commit_import_chunk(&import, owner, lease, &chunk)
+                .await;
+            (outcome, chunk.read)
+        }));
+    }
+    if let Some(previous) = committing.take() {
+        if let Some(end) = settled(store, import, owner, previous).await? {
+            return end;
         }
     }
     store
         .close_import(import.id, owner, STATE_DONE, None)
         .await?;
-    tracing::info!(import = %import.id, checkpoint, "import done");
+    tracing::info!(import = %import.id, "import done");
     Ok(())
 }
 
-/// Maps and judges a chunk's rows, and keeps each id once by the import's rule.
-fn judge(
-    pipeline: &Pipeline,
-    layout: &Layout,
+/// A chunk's commit in flight: its outcome and the rows it read.
+type Committing = JoinHandle<(Result<Outcome, DbErr>, u64)>;
+
+/// Reads the staged rows after `after` on a task of its own (so it runs while the caller
+/// judges and commits).
+fn read(store: &Store, id: Uuid, after: i64, limit: u32) -> JoinHandle<Result<Vec<Staged>, DbErr>> {
+    let store = store.clone();
+    tokio::spawn(async move { store.staged_rows(id, after, limit).await })
+}
+
+/// A task that did not finish (panicked or aborted): a transient failure, the import resumes
+/// from its checkpoint.
+fn joined(e: tokio::task::JoinError) -> DbErr {
+    DbErr::Custom(format!("import task: {e}"))
+}
+
+/// Waits for a chunk's commit. `None`: committed, go on. `Some(end)`: the import stops here
+/// with `end` (it failed on a row the database refuses, or it was cancelled or taken over).
+/// A transient failure is the error (the import resumes later from its checkpoint).
+async fn settled(
+    store: &Store,
     import: &Claimed,
-    rows: Vec<crate::storage::imports::Staged>,
-) -> Chunk {
+    owner: Uuid,
+    committing: Committing,
+) -> Result<Option<Result<(), DbErr>>, DbErr> {
+    let (outcome, read) = committing.await.map_err(joined)?;
+    let committed = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => match classify(&e) {
+            // A row the database refuses would fail every retry: the import fails, its
+            // committed chunks stay.
+            Fault::Data(message) => {
+                return Ok(Some(
+                    store
+                        .close_import(import.id, owner, STATE_FAILED, Some(&message))
+                        .await,
+                ));
+            }
+            Fault::Transient => return Err(e),
+        },
+    };
+    if committed == Outcome::Lost {
+        tracing::info!(import = %import.id, "import cancelled or taken over; stopping");
+        // Cancelled: its staged rows are no longer needed (a no-op if another worker holds it).
+        return Ok(Some(
+            store
+                .close_import(import.id, owner, STATE_FAILED, None)
+                .await,
+        ));
+    }
+    metrics::counter!("eye_worker_import_rows_total").increment(read);
+    Ok(None)
+}
+
+/// Maps and judges a chunk's rows, and keeps each id once by the import's rule.
+fn judge(pipeline: &Pipeline, layout: &Layout, import: &Claimed, rows: Vec<Staged>) -> Chunk {
     let mut chunk = Chunk {
         last_row: rows.last().map_or(import.checkpoint, |r| r.row_no),
         read: rows.len() as u64,

@@ -4,6 +4,7 @@
 //! holds up the rest.
 
 pub mod erasures;
+mod events;
 mod fault;
 pub mod imports;
 pub mod json_records;
@@ -15,20 +16,16 @@ mod rows;
 mod tombstones;
 pub mod webhooks;
 
-use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::ops::AddAssign;
 use std::sync::Arc;
 
-use eye_core::entity::{dead_letter, event};
+use eye_core::entity::dead_letter;
 use eye_core::import::Keep;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, Iterable, QueryFilter, Statement, TransactionTrait,
-    Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Iterable,
+    TransactionTrait,
 };
-use uuid::Uuid;
 
 pub use fault::{Fault, classify};
 pub use poisoned::{Poisoned, Poisoning};
@@ -189,8 +186,8 @@ impl Store {
         let offered = rows.events.len() as u64;
         let dead_lettered = rows.dead_letters.len() as u64;
         let stored = match keep {
-            Keep::First => insert_events(txn, rows.events).await?,
-            Keep::Last => upsert_events(txn, rows.events).await?,
+            Keep::First => events::insert(txn, &rows.events).await?,
+            Keep::Last => events::upsert(txn, &rows.events).await?,
         };
         insert_dead_letters(txn, rows.dead_letters).await?;
         for (projection, stored) in self.projections.iter().zip(rows.projected) {
@@ -224,128 +221,6 @@ pub fn chunks<T>(mut rows: Vec<T>, size: usize) -> Vec<Vec<T>> {
         out.push(rows);
     }
     out
-}
-
-/// Inserts the events not stored yet; how many were new. `events` is partitioned by
-/// `stored_at`, so its primary key cannot make an id unique on its own: each chunk first
-/// claims its ids in `event_ids` (`ON CONFLICT DO NOTHING RETURNING`: only the new ones come
-/// back), then inserts the rows of the claimed ids, in the caller's transaction. An id seen
-/// before, in whatever partition, claims nothing; so does the second copy of an id within
-/// the batch.
-async fn insert_events<C: ConnectionTrait>(
-    db: &C,
-    events: Vec<event::ActiveModel>,
-) -> Result<u64, DbErr> {
-    let mut stored = 0;
-    for chunk in chunks(events, rows_per_statement::<event::Column>()) {
-        let mut fresh = claim_ids(db, &chunk).await?;
-        let new: Vec<event::ActiveModel> = chunk
-            .into_iter()
-            .filter(|row| fresh.remove(&event_key(row)))
-            .collect();
-        stored += event::Entity::insert_many(new)
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(stored)
-}
-
-/// The (application, id) of an event row.
-fn event_key(row: &event::ActiveModel) -> (String, Uuid) {
-    let app = match &row.app_id {
-        ActiveValue::Set(a) | ActiveValue::Unchanged(a) => a.clone(),
-        ActiveValue::NotSet => String::new(),
-    };
-    let id = match row.id {
-        ActiveValue::Set(id) | ActiveValue::Unchanged(id) => id,
-        ActiveValue::NotSet => Uuid::nil(),
-    };
-    (app, id)
-}
-
-/// Inserts the rows' (application, id) into `event_ids`; the keys that were not there yet.
-async fn claim_ids<C: ConnectionTrait>(
-    db: &C,
-    rows: &[event::ActiveModel],
-) -> Result<HashSet<(String, Uuid)>, DbErr> {
-    if rows.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let mut values = Vec::with_capacity(rows.len() * 2);
-    let mut sql = String::with_capacity(40 + rows.len() * 16);
-    sql.push_str("INSERT INTO event_ids (app_id, id) VALUES ");
-    for (i, row) in rows.iter().enumerate() {
-        let (app, id) = event_key(row);
-        if i > 0 {
-            sql.push(',');
-        }
-        let _ = write!(sql, "(${}, ${})", 2 * i + 1, 2 * i + 2);
-        values.push(Value::from(app));
-        values.push(Value::from(id));
-    }
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING app_id, id");
-    let found = db
-        .query_all_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            sql,
-            values,
-        ))
-        .await?;
-    found
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String>("", "app_id")?,
-                r.try_get::<Uuid>("", "id")?,
-            ))
-        })
-        .collect()
-}
-
-/// Inserts the events, replacing those already stored (same application and id, in whatever
-/// partition); how many were new. Each (application, id) must appear once. New ids are
-/// claimed in `event_ids` like [`insert_events`]; the rows of ids seen before are updated in
-/// place, one statement each (last-wins imports are the only caller).
-async fn upsert_events<C: ConnectionTrait>(
-    db: &C,
-    events: Vec<event::ActiveModel>,
-) -> Result<u64, DbErr> {
-    use event::Column as E;
-    let mut stored = 0;
-    for chunk in chunks(events, rows_per_statement::<E>()) {
-        let mut fresh = claim_ids(db, &chunk).await?;
-        let (new, seen): (Vec<_>, Vec<_>) = chunk
-            .into_iter()
-            .partition(|row| fresh.remove(&event_key(row)));
-        if !new.is_empty() {
-            stored += event::Entity::insert_many(new)
-                .exec_without_returning(db)
-                .await?;
-        }
-        for row in seen {
-            let (app, id) = event_key(&row);
-            let mut update = event::Entity::update_many();
-            for column in [
-                E::SessionId,
-                E::Category,
-                E::Name,
-                E::Data,
-                E::Timestamp,
-                E::Source,
-                E::ReceivedAt,
-            ] {
-                if let ActiveValue::Set(value) = row.get(column) {
-                    update = update.col_expr(column, Expr::value(value));
-                }
-            }
-            update
-                .filter(E::AppId.eq(app))
-                .filter(E::Id.eq(id))
-                .exec(db)
-                .await?;
-        }
-    }
-    Ok(stored)
 }
 
 /// Upserts dead letters: a refused event seen before bumps `attempts` and `last_seen`.
@@ -383,6 +258,7 @@ async fn insert_dead_letters<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use eye_core::entity::event;
 
     #[test]
     fn chunks_keep_every_row_in_order_within_the_size() {

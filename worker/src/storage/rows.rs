@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use eye_core::Envelope;
-use eye_core::entity::{dead_letter, event};
+use eye_core::entity::dead_letter;
 use eye_core::storable::{self, STORAGE_RULE};
 use sea_orm::ActiveValue;
 use serde_json::Value;
@@ -21,7 +21,8 @@ pub const DATABASE_RULE: &str = "database";
 /// The rows of a slice of verdicts.
 #[derive(Debug)]
 pub struct Rows<'a> {
-    pub events: Vec<event::ActiveModel>,
+    /// The envelopes of the events to store.
+    pub events: Vec<&'a Envelope>,
     pub dead_letters: Vec<dead_letter::ActiveModel>,
     /// For each projection, the stored events it follows.
     pub projected: Vec<Vec<&'a Envelope>>,
@@ -49,7 +50,7 @@ impl<'a> Rows<'a> {
                             followed.push(envelope);
                         }
                     }
-                    rows.events.push(event_row(envelope));
+                    rows.events.push(envelope);
                 }
                 Verdict::Refuse {
                     envelope,
@@ -117,22 +118,6 @@ pub fn refused_by_database(
     }
     row.attempts = ActiveValue::Set(1);
     row
-}
-
-fn event_row(envelope: &Envelope) -> event::ActiveModel {
-    let e = &envelope.event;
-    event::ActiveModel {
-        app_id: ActiveValue::Set(envelope.app_id.clone()),
-        id: ActiveValue::Set(e.id),
-        session_id: ActiveValue::Set(e.session_id),
-        category: ActiveValue::Set(e.category.clone()),
-        name: ActiveValue::Set(e.name.clone()),
-        data: ActiveValue::Set(Value::Object(e.data.clone())),
-        timestamp: ActiveValue::Set(e.timestamp),
-        source: ActiveValue::Set(envelope.source.to_string()),
-        received_at: ActiveValue::Set(envelope.received_at),
-        stored_at: ActiveValue::NotSet,
-    }
 }
 
 /// The dead-letter row of an event: `kind` is invalid (refused) or warning (stored anyway).
