@@ -86,6 +86,7 @@ impl Application {
             batch: settings.batch,
             retry_after_secs: settings.publish.retry_after_secs,
             reads: pools.reads,
+            partitions: Default::default(),
             webhook_sender: webhook_sender(&settings)?,
             probe,
             shutdown: shutdown.clone(),

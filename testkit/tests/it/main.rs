@@ -17,6 +17,7 @@ mod ingest;
 mod isolation;
 mod json_provider;
 mod migrate;
+mod partition_reads;
 mod partitions;
 mod poison;
 mod promise;
