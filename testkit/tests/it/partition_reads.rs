@@ -43,10 +43,12 @@ async fn all_pages(api: &TestApi, path: &str, limit: usize) -> Vec<Uuid> {
         let (status, page) = api.get(&url).await;
         assert_eq!(status, 200, "{url}: {page}");
         let data = page["data"].as_array().expect("data");
-        ids.extend(
-            data.iter()
-                .map(|e| e["id"].as_str().and_then(|s| s.parse().ok()).expect("id")),
-        );
+        ids.extend(data.iter().map(|e| {
+            e["id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .expect("id")
+        }));
         match &page["next_cursor"] {
             Value::String(next) => {
                 assert_eq!(data.len(), limit, "{url}: a page before the last is full");
