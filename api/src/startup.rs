@@ -87,6 +87,7 @@ impl Application {
             import_max_bytes: settings.import_max_bytes,
             retry_after_secs: settings.publish.retry_after_secs,
             reads: pools.reads,
+            partitions: Default::default(),
             webhook_sender: webhook_sender(&settings)?,
             probe,
             shutdown: shutdown.clone(),

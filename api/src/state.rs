@@ -37,6 +37,8 @@ pub struct Shared {
     /// also releases the poisoned rows it re-published), under the read statement timeout.
     /// The api never writes events; ingestion never waits on this pool.
     pub reads: DatabaseConnection,
+    /// Which partitions of `events` a read can skip, learnt as reads go.
+    pub partitions: crate::store::partitions::PartitionBounds,
     /// `POST /webhooks/{id}/test`'s sender (the dispatcher's: signing, address guard).
     pub webhook_sender: eye_dispatcher::Sender,
     /// `/readyz`'s database check, on the ingestion pool.

@@ -188,7 +188,9 @@ pub(crate) async fn list_events(
         limit: q.limit,
         after: q.cursor,
     };
-    Ok(Json(events::list(&state.reads, &filter).await?))
+    Ok(Json(
+        events::list(&state.reads, &state.partitions, &filter).await?,
+    ))
 }
 
 /// One session's events in the order they happened (by timestamp, not arrival).
@@ -225,7 +227,9 @@ pub(crate) async fn session_events(
         limit: q.limit,
         after: q.cursor,
     };
-    Ok(Json(events::list(&state.reads, &filter).await?))
+    Ok(Json(
+        events::list(&state.reads, &state.partitions, &filter).await?,
+    ))
 }
 
 /// One of the caller's events.

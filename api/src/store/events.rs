@@ -7,14 +7,15 @@ use chrono::{DateTime, Utc};
 use eye_core::entity::{dead_letter, event};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::cursor::{Cursor, cut_page};
+use super::partitions::{PartitionBounds, Step};
 use super::{StoreError, raw_json, rfc3339};
 
 /// What to read. `app_id` None means every application (admins only).
@@ -107,8 +108,8 @@ fn event_rows(query: Select<event::Entity>) -> sea_orm::Selector<sea_orm::Select
         .into_model::<EventRow>()
 }
 
-/// A page of events matching `filter`, oldest first.
-pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page, StoreError> {
+/// The query of `filter`, without order or limit.
+fn matching(filter: &EventFilter) -> Select<event::Entity> {
     let mut query = event::Entity::find();
     if let Some(app) = &filter.app_id {
         query = query.filter(event::Column::AppId.eq(app.as_str()));
@@ -135,14 +136,75 @@ pub async fn list(db: &DatabaseConnection, filter: &EventFilter) -> Result<Page,
             [after.timestamp.into(), sea_orm::Value::from(after.id)],
         ));
     }
-    let mut rows = event_rows(
-        query
-            .order_by_asc(event::Column::Timestamp)
-            .order_by_asc(event::Column::Id)
-            .limit(filter.limit + 1),
-    )
-    .all(db)
-    .await?;
+    query
+}
+
+/// `query` limited to one step of a page: the partitions it reads (as `stored_at` ranges,
+/// which PostgreSQL prunes partitions on) and its time horizon. None: nothing to read.
+fn within(mut query: Select<event::Entity>, step: &Step) -> Option<Select<event::Entity>> {
+    use event::Column;
+    if let Some(ranges) = &step.stored_in {
+        if ranges.is_empty() {
+            return None;
+        }
+        let mut any = Condition::any();
+        for (from, to) in ranges {
+            let mut range = Condition::all();
+            if let Some(from) = from {
+                range = range.add(Column::StoredAt.gte(*from));
+            }
+            if let Some(to) = to {
+                range = range.add(Column::StoredAt.lt(*to));
+            }
+            any = any.add(range);
+        }
+        query = query.filter(any);
+    }
+    if let Some(until) = step.until {
+        query = query.filter(Column::Timestamp.lte(until));
+    }
+    if let Some(after) = step.after {
+        query = query.filter(Column::Timestamp.gt(after));
+    }
+    Some(query)
+}
+
+/// A page of events matching `filter`, oldest first. An application's page reads only the
+/// partitions that can hold it ([`PartitionBounds`]), in at most two queries.
+pub async fn list(
+    db: &DatabaseConnection,
+    partitions: &PartitionBounds,
+    filter: &EventFilter,
+) -> Result<Page, StoreError> {
+    let want = filter.limit + 1;
+    let steps = match &filter.app_id {
+        Some(app) => {
+            let cursor = filter.after.map(|c| c.timestamp);
+            let lo = filter.from.max(cursor);
+            partitions.plan(db, app, lo, filter.to).await
+        }
+        None => vec![Step::default()],
+    };
+    let mut rows = Vec::new();
+    for step in &steps {
+        let got = rows.len() as u64;
+        if got >= want {
+            break;
+        }
+        let Some(query) = within(matching(filter), step) else {
+            continue;
+        };
+        rows.extend(
+            event_rows(
+                query
+                    .order_by_asc(event::Column::Timestamp)
+                    .order_by_asc(event::Column::Id)
+                    .limit(want - got),
+            )
+            .all(db)
+            .await?,
+        );
+    }
     let next_cursor = cut_page(&mut rows, filter.limit, |last| Cursor {
         timestamp: last.timestamp,
         id: last.id,

@@ -14,6 +14,7 @@ pub mod fetch_history;
 pub mod health;
 pub mod imports;
 pub mod json_records;
+pub mod partitions;
 pub mod plans;
 pub mod webhooks;
 

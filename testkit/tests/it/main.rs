@@ -21,6 +21,7 @@ mod isolation;
 mod json_guard;
 mod json_provider;
 mod migrate;
+mod partition_reads;
 mod partitions;
 mod poison;
 mod promise;

@@ -113,7 +113,7 @@ async fn list(
             .transpose()?,
     };
     let page_rows = match &app {
-        Some(_) => Some(events::list(&state.reads, &filter).await?),
+        Some(_) => Some(events::list(&state.reads, &state.partitions, &filter).await?),
         None => None,
     };
     let next = page_rows
@@ -210,7 +210,7 @@ async fn timeline(
             .transpose()?,
         ..EventFilter::default()
     };
-    let rows = events::list(&state.reads, &filter).await?;
+    let rows = events::list(&state.reads, &state.partitions, &filter).await?;
     render(
         "timeline.html",
         page(
