@@ -13,7 +13,7 @@
 #    the worker's backlog drained before the counters are read. Up to 2,500 req/s, the
 #    broker's own floor at the same rate beside it (bench/confirm_probe.py: one persistent
 #    message at a time into a quorum queue, open-loop p99, nothing else publishing).
-# 4. Hold: the highest rate that met p99 < 10 ms for HOLD_SECS, with a ledger by count
+# 4. Hold: the highest rate that met p99 < 10 ms (else the first) for HOLD_SECS, with a ledger by count
 #    (accepted vs rows). The id-by-id ledger is `make loadtest`'s.
 # 5. Scale-out on the same cores: closed loop into 1 api + 1 worker, then 2 api replicas +
 #    2 workers (one wrk per replica, half the connections each): accepted/s and stored/s.
@@ -155,7 +155,10 @@ for rate in $RATES; do
   if awk -v p="$p99" -v a="$achieved" -v r="$rate" 'BEGIN {exit !(p < 10 && a >= 0.95 * r)}' &&
     [ $((non202 + errors)) -eq 0 ]; then best=$rate; fi
 done
-[ "$best" -gt 0 ] || { echo "no rate met p99 < 10 ms"; exit 1; }
+if [ "$best" -eq 0 ]; then
+  best=$first_rate
+  echo "no rate met p99 < 10 ms; the hold (for its ledger) runs at $best req/s"
+fi
 
 echo "== hold: $best req/s for ${HOLD_SECS}s"
 before=$(drained)
