@@ -71,7 +71,9 @@ loadtest:
 	$(CARGO) run -q -p eye-loadtest --bin eye-loadtest -- --host "$(HOST)" --rate "$(RATE)" --duration "$(DURATION)" \
 		--users "$(USERS)" --report-dir "$(TARGET_DIR)/loadtest" -- $(GOOSE_ARGS)
 
-## bench: release build; HTTP ceiling vs durable accept, rate search at p99 < 10 ms, 60 s hold
+## bench: release build; issue 18's hot-path goals side by side: closed-loop ratio to the no-publish
+## ceiling, p99 and CPU per stored event by process at fixed rates (beside the broker's own p99),
+## a 30 s hold with a ledger by count, and 1 api + 1 worker against 2 + 2 on the same cores
 bench:
 	bench/bench.sh
 
