@@ -278,9 +278,10 @@ impl Client {
     /// One batch request, retried; one result per event.
     async fn send_chunk(&self, chunk: &[Event]) -> Result<Vec<ItemResult>, Reason> {
         let json = serde_json::to_vec(chunk).map_err(|e| gave_up(1, &e))?;
-        let compression = match json.len() >= COMPRESS_FROM_BYTES {
-            true => self.inner.compression,
-            false => Compression::None,
+        let compression = if json.len() >= COMPRESS_FROM_BYTES {
+            self.inner.compression
+        } else {
+            Compression::None
         };
         let body = compression.compress(json);
         with_retries(self.inner.retry, || async {
