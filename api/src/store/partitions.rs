@@ -200,10 +200,10 @@ async fn learn(
     .await?;
     let mut spans = vec![None; partitions.len()];
     for row in rows {
-        if let (Ok(i), Some(lo), Some(hi)) = (usize::try_from(row.i), row.lo, row.hi) {
-            if let Some(span) = spans.get_mut(i) {
-                *span = Some((lo, hi));
-            }
+        if let (Ok(i), Some(lo), Some(hi)) = (usize::try_from(row.i), row.lo, row.hi)
+            && let Some(span) = spans.get_mut(i)
+        {
+            *span = Some((lo, hi));
         }
     }
     Ok(spans)
@@ -269,15 +269,13 @@ fn complement(mut excluded: Ranges) -> Ranges {
     let mut start: Option<Option<Time>> = Some(None);
     for (from, to) in excluded {
         let Some(at) = start else { break };
-        if let Some(from) = from {
-            if at.is_none_or(|at| at < from) {
-                out.push((at, Some(from)));
-            }
+        if let Some(from) = from
+            && at.is_none_or(|at| at < from)
+        {
+            out.push((at, Some(from)));
         }
-        start = match to {
-            None => None,
-            Some(to) => Some(Some(at.map_or(to, |at| at.max(to)))),
-        };
+        // An excluded range to MAXVALUE leaves nothing after it.
+        start = to.map(|to| Some(at.map_or(to, |at| at.max(to))));
     }
     if let Some(at) = start {
         out.push((at, None));

@@ -105,18 +105,16 @@ async fn lay_out(db: &DatabaseConnection) -> DateTime<Utc> {
         "timestamptz '2024-01-20' + i * interval '1 minute'",
         format!("timestamptz '{}'", day(8)),
     );
-    sql += &format!(
-        "UPDATE events_w1 SET \"timestamp\" = \
+    sql += "UPDATE events_w1 SET \"timestamp\" = \
              timestamptz '2024-01-06' + interval '1 minute' * (random() * 1000)::int \
          WHERE name = 'n2' AND category = 'c0'; \
          UPDATE events_w1 SET \"timestamp\" = '2001-01-01T00:00:00Z' \
          WHERE ctid = (SELECT ctid FROM events_w1 LIMIT 1); \
          INSERT INTO events (app_id, id, session_id, category, name, data, \"timestamp\", source, received_at) \
-         SELECT 'test-app', gen_random_uuid(), '00000000-0000-4000-8000-000000000009', 'c1', 'n1', '{{}}', \
+         SELECT 'test-app', gen_random_uuid(), '00000000-0000-4000-8000-000000000009', 'c1', 'n1', '{}', \
                 t, 'http', now() \
          FROM unnest(ARRAY[timestamptz '2024-01-02T12:00:00Z', '2024-01-03T00:00:00Z', '2030-01-01T00:00:00Z']) AS t; \
-         ANALYZE events;"
-    );
+         ANALYZE events;";
     exec(db, &sql).await;
     today
 }
