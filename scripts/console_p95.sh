@@ -93,6 +93,8 @@ SESSION=$(psql -h 127.0.0.1 -U postgres -d $DB -Atc "SELECT session_id FROM even
 # the same index descent).
 CURSOR=$(curl -s -b "$JAR" "$BASE/admin/events?app=big" | grep -o 'cursor=[A-Za-z0-9_-]*' | head -1 | cut -d= -f2)
 
+HOOK=$(psql -h 127.0.0.1 -U postgres -d $DB -Atc "SELECT md5('w1')::uuid")
+EXPORT=$(psql -h 127.0.0.1 -U postgres -d $DB -Atc "SELECT md5('x1')::uuid")
 pages=(
   "/admin"
   "/admin/events?app=big"
@@ -111,8 +113,6 @@ pages=(
   "/admin/exports"
   "/admin/exports/$EXPORT"
 )
-HOOK=$(psql -h 127.0.0.1 -U postgres -d $DB -Atc "SELECT md5('w1')::uuid")
-EXPORT=$(psql -h 127.0.0.1 -U postgres -d $DB -Atc "SELECT md5('x1')::uuid")
 [ -n "$CURSOR" ] || { echo "no next page on the events list" >&2; exit 1; }
 printf '%-70s %8s %8s %8s\n' page p50_ms p95_ms max_ms
 for p in "${pages[@]}"; do
