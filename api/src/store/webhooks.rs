@@ -341,9 +341,17 @@ pub async fn deliveries(
     limit: u64,
 ) -> Result<Vec<DeliveryOut>, StoreError> {
     Ok(DeliveryOut::find_by_statement(stmt(
-        "SELECT event_id, kind, status, attempts, next_attempt_at, created_at, last_error \
-         FROM webhook_deliveries WHERE subscription_id = $1 AND ($2::text IS NULL OR status = $2) \
-         ORDER BY seq DESC LIMIT $3",
+        // Two statements rather than `($2 IS NULL OR status = $2)`: each gets its own index
+        // ((subscription_id, status, seq) or (subscription_id, seq)) under a generic plan.
+        if status.is_some() {
+            "SELECT event_id, kind, status, attempts, next_attempt_at, created_at, last_error \
+             FROM webhook_deliveries WHERE subscription_id = $1 AND status = $2 \
+             ORDER BY seq DESC LIMIT $3"
+        } else {
+            "SELECT event_id, kind, status, attempts, next_attempt_at, created_at, last_error \
+             FROM webhook_deliveries WHERE subscription_id = $1 AND $2::text IS NULL \
+             ORDER BY seq DESC LIMIT $3"
+        },
         vec![
             id.into(),
             status.map(str::to_owned).into(),
