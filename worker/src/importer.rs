@@ -96,10 +96,10 @@ async fn import_file(
         let Some(last) = rows.last() else { break };
         reading = read(store, import.id, last.row_no, settings.import_chunk);
         let chunk = judge(pipeline, &layout, import, rows);
-        if let Some(previous) = committing.take() {
-            if let Some(end) = settled(store, import, owner, previous).await? {
-                return end;
-            }
+        if let Some(previous) = committing.take()
+            && let Some(end) = settled(store, import, owner, previous).await?
+        {
+            return end;
         }
         if shutdown.is_cancelled() {
             return Ok(());
@@ -112,10 +112,10 @@ async fn import_file(
             (outcome, chunk.read)
         }));
     }
-    if let Some(previous) = committing.take() {
-        if let Some(end) = settled(store, import, owner, previous).await? {
-            return end;
-        }
+    if let Some(previous) = committing.take()
+        && let Some(end) = settled(store, import, owner, previous).await?
+    {
+        return end;
     }
     store
         .close_import(import.id, owner, STATE_DONE, None)
