@@ -1,7 +1,10 @@
-//! One endpoint's loop: claims its due deliveries (at most `concurrency` in flight, one in
-//! FIFO mode), sends each, records the attempt and what follows. Each endpoint has its own
-//! task, so a slow or failing endpoint only ever delays itself.
+//! One endpoint's loop: claims its due deliveries, at most `concurrency` in flight (one in
+//! FIFO mode) and up to one more round claimed ahead, so a slot that frees starts the next
+//! attempt without a round trip to the database; sends each, and hands the attempt to the
+//! recorder. Each endpoint has its own task, so a slow or failing endpoint only ever delays
+//! itself.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +14,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::outbox::{self, Attempt, Claimed, EventRow, Next, Subscription};
+use crate::outbox::{self, Claimed, EventRow, Subscription};
 use crate::payload;
+use crate::recorder::{Next, Record, Recorder};
 use crate::sender::{Message, Sender};
 
 /// What every endpoint task shares.
@@ -20,59 +24,83 @@ use crate::sender::{Message, Sender};
 pub struct Shared {
     pub db: DatabaseConnection,
     pub sender: Sender,
+    pub recorder: Recorder,
     pub schedule: Vec<Duration>,
     pub jitter: f64,
     pub concurrency: u32,
-    pub disable_after: Duration,
     pub poll: Duration,
     pub lease: Duration,
 }
 
+/// A claimed delivery and its event (None: erased since, or a notification).
+type Ready = (Claimed, Option<EventRow>);
+
 /// Runs the endpoint whose latest settings `subscription` holds, until `stop`; attempts in
-/// flight then finish (bounded by the send timeout).
+/// flight then finish (bounded by the send timeout) and claims not started are given back.
 pub async fn run(
     shared: Arc<Shared>,
     subscription: watch::Receiver<Subscription>,
     stop: CancellationToken,
 ) {
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    let mut ready: VecDeque<Ready> = VecDeque::new();
+    let mut id = subscription.borrow().id;
     while !stop.is_cancelled() {
         let sub = subscription.borrow().clone();
-        let limit = if sub.fifo { 1 } else { shared.concurrency };
-        let free = limit.saturating_sub(u32::try_from(in_flight.len()).unwrap_or(u32::MAX));
-        let mut claimed_any = false;
-        if free > 0 {
-            match outbox::claim(&shared.db, sub.id, free, sub.fifo, shared.lease).await {
+        id = sub.id;
+        let limit = if sub.fifo {
+            1
+        } else {
+            shared.concurrency as usize
+        };
+        // FIFO: the head only, once the previous one is done. Otherwise: once at most half
+        // a round is waiting, claim up to one round beyond the attempts in flight.
+        let want = if sub.fifo {
+            usize::from(in_flight.is_empty() && ready.is_empty())
+        } else if ready.len() <= limit / 2 {
+            (2 * limit).saturating_sub(in_flight.len() + ready.len())
+        } else {
+            0
+        };
+        let mut more_due = false;
+        if want > 0 {
+            match outbox::claim(&shared.db, sub.id, want as u32, sub.fifo, shared.lease).await {
                 Ok(claimed) => {
-                    claimed_any = !claimed.is_empty();
-                    start(&shared, &sub, claimed, &mut in_flight).await;
+                    more_due = !sub.fifo && claimed.len() == want;
+                    ready.extend(with_events(&shared, &sub, claimed).await);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, subscription = %sub.id, "cannot claim deliveries")
                 }
             }
         }
-        if claimed_any && in_flight.len() < limit as usize {
+        while in_flight.len() < limit
+            && let Some((delivery, event)) = ready.pop_front()
+        {
+            let (shared, sub) = (Arc::clone(&shared), sub.clone());
+            in_flight.spawn(async move { attempt(&shared, &sub, delivery, event).await });
+        }
+        if more_due && ready.len() <= limit / 2 {
             continue;
         }
         tokio::select! {
             () = stop.cancelled() => break,
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-            () = tokio::time::sleep(shared.poll) => {}
+            () = tokio::time::sleep(shared.poll), if ready.is_empty() || in_flight.is_empty() => {}
         }
+    }
+    let unstarted: Vec<uuid::Uuid> = ready.iter().map(|(d, _)| d.event_id).collect();
+    if let Err(e) = outbox::release(&shared.db, id, unstarted).await {
+        tracing::warn!(error = %e, "cannot give back unstarted claims; they are due when their leases end");
     }
     while in_flight.join_next().await.is_some() {}
 }
 
-/// Reads the claimed deliveries' events and starts one attempt each.
-async fn start(
-    shared: &Arc<Shared>,
-    sub: &Subscription,
-    claimed: Vec<Claimed>,
-    in_flight: &mut JoinSet<()>,
-) {
+/// Reads the claimed deliveries' events (one query for the lot). On failure the claims are
+/// dropped: their leases run out and they are taken again.
+async fn with_events(shared: &Shared, sub: &Subscription, claimed: Vec<Claimed>) -> Vec<Ready> {
     if claimed.is_empty() {
-        return;
+        return Vec::new();
     }
     let ids = claimed
         .iter()
@@ -81,19 +109,19 @@ async fn start(
         .collect();
     let events = match outbox::events(&shared.db, &sub.app_id, ids).await {
         Ok(events) => events,
-        // The claims' leases run out and the deliveries are taken again.
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the claimed events");
-            return;
+            return Vec::new();
         }
     };
-    let mut by_id: std::collections::HashMap<uuid::Uuid, EventRow> =
-        events.into_iter().map(|e| (e.id, e)).collect();
-    for delivery in claimed {
-        let event = by_id.remove(&delivery.event_id);
-        let (shared, sub) = (Arc::clone(shared), sub.clone());
-        in_flight.spawn(async move { attempt(&shared, &sub, delivery, event).await });
-    }
+    let mut by_id: HashMap<uuid::Uuid, EventRow> = events.into_iter().map(|e| (e.id, e)).collect();
+    claimed
+        .into_iter()
+        .map(|delivery| {
+            let event = by_id.remove(&delivery.event_id);
+            (delivery, event)
+        })
+        .collect()
 }
 
 async fn attempt(shared: &Shared, sub: &Subscription, delivery: Claimed, event: Option<EventRow>) {
@@ -104,22 +132,32 @@ async fn attempt(shared: &Shared, sub: &Subscription, delivery: Claimed, event: 
         metrics::histogram!("eye_webhook_stored_to_first_attempt_seconds").record(lag);
     }
     let webhook_id = eye_core::webhook::webhook_id(sub.id, delivery.event_id);
+    let started_at = Utc::now();
+    let record = |status_code, latency: Duration, response, error, gone| Record {
+        subscription_id: sub.id,
+        event_id: Some(delivery.event_id),
+        webhook_id: webhook_id.clone(),
+        trigger: "delivery",
+        started_at,
+        status_code,
+        latency_ms: i32::try_from(latency.as_millis()).unwrap_or(i32::MAX),
+        response,
+        error,
+        gone,
+        outcome: "",
+        next_attempt_at: None,
+    };
     let body = match (&delivery.payload, &event) {
         (_, Some(event)) => payload::stored(event),
         (Some(data), None) => payload::notification(&delivery.kind, delivery.created_at, data),
         (None, None) => {
             // Erased between its commit and its delivery: nothing to send, ever.
-            let skipped = Attempt {
-                subscription: sub.id,
-                event: Some(delivery.event_id),
-                webhook_id: &webhook_id,
-                trigger: "delivery",
-                status: None,
-                latency: Duration::ZERO,
-                response: None,
-                error: Some("the event was erased before its delivery"),
-            };
-            save(shared, &skipped, &Next::Skipped, false).await;
+            let error = "the event was erased before its delivery".to_owned();
+            let skipped = record(None, Duration::ZERO, None, Some(error), false);
+            shared
+                .recorder
+                .record(skipped.with_next(&Next::Skipped))
+                .await;
             return;
         }
     };
@@ -169,29 +207,13 @@ async fn attempt(shared: &Shared, sub: &Subscription, delivery: Claimed, event: 
             .map(|s| format!("status {s}"))
             .filter(|_| !outcome.succeeded())
     });
-    let attempt = Attempt {
-        subscription: sub.id,
-        event: Some(delivery.event_id),
-        webhook_id: &webhook_id,
-        trigger: "delivery",
-        status: outcome.status,
-        latency: outcome.latency,
-        response: outcome.response.as_deref(),
-        error: error.as_deref(),
-    };
-    save(shared, &attempt, &next, outcome.gone()).await;
-}
-
-/// Records an attempt, retrying while the database is away (the lease keeps the delivery
-/// meanwhile; if it runs out, the delivery is sent again with the same webhook-id).
-async fn save(shared: &Shared, attempt: &Attempt<'_>, next: &Next, gone: bool) {
-    for pause in [50u64, 200, 1000, 2000, 5000] {
-        match outbox::record(&shared.db, attempt, next, gone, shared.disable_after).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot record a webhook attempt; retrying");
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-            }
-        }
-    }
+    let gone = outcome.gone();
+    let attempt = record(
+        outcome.status.map(i32::from),
+        outcome.latency,
+        outcome.response,
+        error.map(|e| e.replace('\0', "")),
+        gone,
+    );
+    shared.recorder.record(attempt.with_next(&next)).await;
 }

@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod guard;
 pub mod outbox;
 pub mod payload;
+pub mod recorder;
 pub mod schedule;
 pub mod sender;
 pub mod settings;
@@ -31,6 +32,7 @@ use outbox::Subscription;
 pub struct Dispatcher {
     shared: Arc<Shared>,
     refresh: Duration,
+    recorder: tokio::task::JoinHandle<()>,
 }
 
 /// A running endpoint task and how to reach it.
@@ -45,18 +47,21 @@ impl Dispatcher {
         let schedule = settings.schedule()?;
         let sender = Sender::new(&settings.send)?;
         let db = settings.database.connect().await?;
+        let disable_after = Duration::from_secs(settings.disable_after_secs);
+        let (recorder, recording) = recorder::Recorder::spawn(db.clone(), disable_after);
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
                 sender,
+                recorder,
                 schedule,
                 jitter: settings.jitter,
                 concurrency: settings.concurrency,
-                disable_after: Duration::from_secs(settings.disable_after_secs),
                 poll: Duration::from_millis(settings.poll_ms),
                 lease: settings.lease(),
             }),
             refresh: Duration::from_millis(settings.refresh_ms),
+            recorder: recording,
         })
     }
 
@@ -108,6 +113,9 @@ impl Dispatcher {
             }
         }
         while tasks.join_next().await.is_some() {}
+        // The last handle goes with `shared`; the recorder then writes what is queued and ends.
+        drop(self.shared);
+        let _ = self.recorder.await;
         tracing::info!("dispatcher stopped");
     }
 }

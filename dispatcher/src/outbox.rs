@@ -1,7 +1,8 @@
 //! Every query the dispatcher runs: the enabled subscriptions, claiming due deliveries of
 //! one subscription (`FOR UPDATE SKIP LOCKED`, the claim a lease: `next_attempt_at` moved
 //! past the attempt's timeout, so a dispatcher killed mid-attempt leaves a row that is due
-//! again once the lease ends), the events they carry, and recording each attempt.
+//! again once the lease ends), the events they carry, and giving back claims not attempted.
+//! Attempts are recorded by [`crate::recorder`].
 
 use std::time::Duration;
 
@@ -64,31 +65,6 @@ pub struct EventRow {
     pub stored_at: DateTime<Utc>,
 }
 
-/// How a delivery ends its attempt.
-#[derive(Debug, Clone)]
-pub enum Next {
-    Succeeded,
-    /// Try again at this time.
-    Retry(DateTime<Utc>),
-    /// No attempt left, or the endpoint is gone.
-    Failed,
-    /// Nothing to send (the event was erased before its delivery).
-    Skipped,
-}
-
-/// One attempt, as recorded.
-#[derive(Debug, Clone)]
-pub struct Attempt<'a> {
-    pub subscription: Uuid,
-    pub event: Option<Uuid>,
-    pub webhook_id: &'a str,
-    pub trigger: &'a str,
-    pub status: Option<u16>,
-    pub latency: Duration,
-    pub response: Option<&'a str>,
-    pub error: Option<&'a str>,
-}
-
 fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
@@ -125,8 +101,7 @@ pub async fn claim(
     let sql = format!(
         "WITH c AS ({pick}) \
          UPDATE webhook_deliveries d \
-            SET next_attempt_at = now() + make_interval(secs => $3), \
-                first_attempt_at = COALESCE(d.first_attempt_at, now()) \
+            SET next_attempt_at = now() + make_interval(secs => $3) \
            FROM c WHERE d.subscription_id = c.subscription_id AND d.event_id = c.event_id \
          RETURNING d.event_id, d.app_id, d.kind, d.payload::text AS payload, d.attempts, \
                    d.created_at"
@@ -167,79 +142,20 @@ pub async fn events(
     .await
 }
 
-/// Records one attempt and its consequences in one statement: the attempt row, the
-/// delivery's state, and the subscription's health (a success clears `failing_since`; a
-/// failure sets it, and disables the subscription when `gone` (410) or when it has been
-/// failing for longer than `disable_after`, with the reason).
-pub async fn record(
-    db: &impl ConnectionTrait,
-    attempt: &Attempt<'_>,
-    next: &Next,
-    gone: bool,
-    disable_after: Duration,
+/// Gives back claimed deliveries that were not attempted (the dispatcher is stopping): due
+/// at once again, rather than when their leases end.
+pub async fn release(
+    db: &DatabaseConnection,
+    subscription: Uuid,
+    events: Vec<Uuid>,
 ) -> Result<(), DbErr> {
-    let (status, next_at): (&str, Option<DateTime<Utc>>) = match next {
-        Next::Succeeded => ("succeeded", None),
-        Next::Retry(at) => ("pending", Some(*at)),
-        Next::Failed => ("failed", None),
-        Next::Skipped => ("skipped", None),
-    };
-    let succeeded = matches!(next, Next::Succeeded);
-    let health = if matches!(next, Next::Skipped) {
-        "SELECT 1"
-    } else if succeeded {
-        "UPDATE webhook_subscriptions SET failing_since = NULL \
-         WHERE id = $1 AND failing_since IS NOT NULL RETURNING 1"
-    } else {
-        "UPDATE webhook_subscriptions SET \
-           failing_since = COALESCE(failing_since, now()), \
-           enabled = enabled AND NOT ($9 OR COALESCE(failing_since < now() - make_interval(secs => $10), false)), \
-           disabled_reason = CASE \
-             WHEN NOT enabled THEN disabled_reason \
-             WHEN $9 THEN 'the endpoint answered 410 Gone' \
-             WHEN COALESCE(failing_since < now() - make_interval(secs => $10), false) THEN \
-               'failing since ' || to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-               || ', longer than ' || $10::text || ' s' \
-             ELSE disabled_reason END, \
-           updated_at = CASE WHEN enabled AND ($9 OR COALESCE(failing_since < now() - make_interval(secs => $10), false)) \
-                        THEN now() ELSE updated_at END \
-         WHERE id = $1 RETURNING 1"
-    };
-    let delivery = match attempt.event {
-        Some(_) => {
-            "UPDATE webhook_deliveries SET status = $11, attempts = attempts + 1, \
-               next_attempt_at = COALESCE($12, next_attempt_at), last_error = $8 \
-             WHERE subscription_id = $1 AND event_id = $2 RETURNING 1"
-        }
-        None => "SELECT 1",
-    };
-    let sql = format!(
-        "WITH a AS (INSERT INTO webhook_attempts \
-           (subscription_id, event_id, webhook_id, trigger, status_code, latency_ms, response, error) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING 1), \
-         h AS ({health}), \
-         d AS ({delivery}) \
-         SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM h) + (SELECT count(*) FROM d) AS n"
-    );
-    let error = attempt.error.map(|e| e.replace('\0', ""));
+    if events.is_empty() {
+        return Ok(());
+    }
     db.execute_raw(stmt(
-        &sql,
-        vec![
-            attempt.subscription.into(),
-            attempt.event.into(),
-            attempt.webhook_id.into(),
-            attempt.trigger.into(),
-            attempt.status.map(i32::from).into(),
-            i32::try_from(attempt.latency.as_millis())
-                .unwrap_or(i32::MAX)
-                .into(),
-            attempt.response.map(str::to_owned).into(),
-            error.into(),
-            gone.into(),
-            disable_after.as_secs_f64().into(),
-            status.into(),
-            next_at.into(),
-        ],
+        "UPDATE webhook_deliveries SET next_attempt_at = now() \
+         WHERE subscription_id = $1 AND event_id = ANY($2) AND status = 'pending'",
+        vec![subscription.into(), events.into()],
     ))
     .await
     .map(|_| ())

@@ -67,10 +67,11 @@ impl DispatcherSettings {
             .map_err(|e| anyhow::anyhow!("EYE_WEBHOOK_SCHEDULE: {e}"))
     }
 
-    /// How long a claim holds a delivery: the timeout and a margin to record the attempt.
+    /// How long a claim holds a delivery: two timeouts (a delivery claimed ahead waits at
+    /// most for one round of attempts, then has its own) and a margin to record the attempt.
     /// A dispatcher killed mid-attempt leaves the delivery due again after it.
     pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.send.timeout_ms) + Duration::from_secs(5)
+        2 * Duration::from_millis(self.send.timeout_ms) + Duration::from_secs(5)
     }
 }
 
