@@ -32,4 +32,5 @@ mod scale_out;
 mod storage_faults;
 mod webhooks;
 mod webhooks_chaos;
+mod webhooks_dispatch;
 mod worker;
