@@ -9,7 +9,8 @@
 # accepted event must be stored (lost = accepted - stored).
 #
 # Knobs: SINGLE_EVENTS (40000), SINGLE_CONC (64), BATCH_EVENTS (300000), BATCH (500),
-# BATCH_CONC (8), BENCH_BATCH_PORT (8300).
+# BATCH_CONC (8), BENCH_BATCH_PORT (8300); WORKER_BIN (the worker binary to run, for an A/B of
+# two builds of the worker against the same api; default the release build's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ PORT=${BENCH_BATCH_PORT:-8300}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET_DIR/release
 OUT=$TARGET_DIR/bench-batch
+WORKER_BIN=${WORKER_BIN:-$BIN/eye-worker}
 DB=eye_bench_batch
 mkdir -p "$OUT"
 
@@ -37,7 +39,7 @@ rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null
 "$BIN/eye-api" serve >"$OUT/api.log" 2>&1 & API=$!
-"$BIN/eye-worker" >"$OUT/worker.log" 2>&1 & WORKER=$!
+"$WORKER_BIN" >"$OUT/worker.log" 2>&1 & WORKER=$!
 cleanup() {
   kill $API $WORKER 2>/dev/null || true
   rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 || true

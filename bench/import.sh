@@ -7,7 +7,7 @@
 # Reports: seconds from the first byte uploaded to state `done` (and the upload alone),
 # the gaps between progress events (GET /imports/{id}/events, max must be <= 500 ms), the
 # final counts against the ledger the generator wrote, and the peak RSS of the api and the
-# worker (VmHWM). Knobs: ROWS (500000), BENCH_IMPORT_PORT (8320), EYE_IMPORT_CHUNK,
+# worker (VmHWM). Knobs: ROWS (500000), BENCH_IMPORT_PORT (8320), WORKER_BIN (A/B), EYE_IMPORT_CHUNK,
 # PROFILE (release; `debug` for a quick check of the script itself, not a measurement).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +57,7 @@ rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null
 "$BIN/eye-api" serve >"$OUT/api.log" 2>&1 & API=$!
-"$BIN/eye-worker" >"$OUT/worker.log" 2>&1 & WORKER=$!
+"${WORKER_BIN:-$BIN/eye-worker}" >"$OUT/worker.log" 2>&1 & WORKER=$!
 cleanup() {
   kill $API $WORKER 2>/dev/null || true
   rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 || true

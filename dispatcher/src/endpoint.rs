@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::outbox::{self, Claimed, EventRow, Subscription};
@@ -37,6 +38,9 @@ type Ready = (Claimed, Option<EventRow>);
 
 /// Runs the endpoint whose latest settings `subscription` holds, until `stop`; attempts in
 /// flight then finish (bounded by the send timeout) and claims not started are given back.
+///
+/// Claims run beside the attempts (a task of their own), so a slot that frees while a claim
+/// is on its way to the database is filled at once from the deliveries claimed ahead.
 pub async fn run(
     shared: Arc<Shared>,
     subscription: watch::Receiver<Subscription>,
@@ -44,6 +48,8 @@ pub async fn run(
 ) {
     let mut in_flight: JoinSet<()> = JoinSet::new();
     let mut ready: VecDeque<Ready> = VecDeque::new();
+    let mut claiming: Option<JoinHandle<Claim>> = None;
+    let mut next_claim = Instant::now();
     let mut id = subscription.borrow().id;
     while !stop.is_cancelled() {
         let sub = subscription.borrow().clone();
@@ -53,47 +59,74 @@ pub async fn run(
         } else {
             shared.concurrency as usize
         };
-        // FIFO: the head only, once the previous one is done. Otherwise: once at most half
-        // a round is waiting, claim up to one round beyond the attempts in flight.
-        let want = if sub.fifo {
-            usize::from(in_flight.is_empty() && ready.is_empty())
-        } else if ready.len() <= limit / 2 {
-            (2 * limit).saturating_sub(in_flight.len() + ready.len())
-        } else {
-            0
-        };
-        let mut more_due = false;
-        if want > 0 {
-            match outbox::claim(&shared.db, sub.id, want as u32, sub.fifo, shared.lease).await {
-                Ok(claimed) => {
-                    more_due = !sub.fifo && claimed.len() == want;
-                    ready.extend(with_events(&shared, &sub, claimed).await);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, subscription = %sub.id, "cannot claim deliveries")
-                }
-            }
-        }
         while in_flight.len() < limit
             && let Some((delivery, event)) = ready.pop_front()
         {
             let (shared, sub) = (Arc::clone(&shared), sub.clone());
             in_flight.spawn(async move { attempt(&shared, &sub, delivery, event).await });
         }
-        if more_due && ready.len() <= limit / 2 {
+        // FIFO: the head only, once the previous one is done. Otherwise: once at most half
+        // a round is waiting, claim up to one round beyond the attempts in flight.
+        let want = if claiming.is_some() {
+            0
+        } else if sub.fifo {
+            usize::from(in_flight.is_empty() && ready.is_empty())
+        } else if ready.len() <= limit / 2 {
+            (2 * limit).saturating_sub(in_flight.len() + ready.len())
+        } else {
+            0
+        };
+        if want > 0 && Instant::now() >= next_claim {
+            let (shared, sub) = (Arc::clone(&shared), sub.clone());
+            claiming = Some(tokio::spawn(
+                async move { claim(&shared, &sub, want).await },
+            ));
             continue;
         }
         tokio::select! {
             () = stop.cancelled() => break,
+            claim = async { claiming.as_mut().expect("guarded").await }, if claiming.is_some() => {
+                claiming = None;
+                // More may be due when the claim was full; otherwise look again after a poll.
+                let Claim { ready: claimed, full } = claim.unwrap_or_default();
+                next_claim = if full { Instant::now() } else { Instant::now() + shared.poll };
+                ready.extend(claimed);
+            }
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-            () = tokio::time::sleep(shared.poll), if ready.is_empty() || in_flight.is_empty() => {}
+            () = tokio::time::sleep_until(next_claim), if want > 0 => {}
         }
+    }
+    if let Some(pending) = claiming
+        && let Ok(claim) = pending.await
+    {
+        ready.extend(claim.ready);
     }
     let unstarted: Vec<uuid::Uuid> = ready.iter().map(|(d, _)| d.event_id).collect();
     if let Err(e) = outbox::release(&shared.db, id, unstarted).await {
         tracing::warn!(error = %e, "cannot give back unstarted claims; they are due when their leases end");
     }
     while in_flight.join_next().await.is_some() {}
+}
+
+/// What one claim brought: the deliveries with their events, and whether it was full.
+#[derive(Default)]
+struct Claim {
+    ready: Vec<Ready>,
+    full: bool,
+}
+
+async fn claim(shared: &Shared, sub: &Subscription, want: usize) -> Claim {
+    let limit = u32::try_from(want).unwrap_or(u32::MAX);
+    match outbox::claim(&shared.db, sub.id, limit, sub.fifo, shared.lease).await {
+        Ok(claimed) => Claim {
+            full: !sub.fifo && claimed.len() == want,
+            ready: with_events(shared, sub, claimed).await,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, subscription = %sub.id, "cannot claim deliveries");
+            Claim::default()
+        }
+    }
 }
 
 /// Reads the claimed deliveries' events (one query for the lot). On failure the claims are
@@ -215,5 +248,12 @@ async fn attempt(shared: &Shared, sub: &Subscription, delivery: Claimed, event: 
         error.map(|e| e.replace('\0', "")),
         gone,
     );
-    shared.recorder.record(attempt.with_next(&next)).await;
+    let attempt = attempt.with_next(&next);
+    if sub.fifo {
+        // The next in line is claimed only once this one is no longer pending.
+        shared.recorder.record(attempt).await;
+    } else {
+        // The lease keeps the delivery until the record is committed; the slot is free now.
+        shared.recorder.submit(attempt).await;
+    }
 }

@@ -1,5 +1,5 @@
 //! Recording attempts, many per transaction. Every attempt's task hands its record to the
-//! one recorder and waits until it is committed; the recorder writes whatever has queued up
+//! one recorder (a FIFO endpoint's waits until it is committed); the recorder writes whatever has queued up
 //! meanwhile as one statement (the attempt rows, the deliveries' states, each endpoint's
 //! health), so the dispatcher commits (and fsyncs) once per batch rather than once per
 //! attempt. Under load a batch is what arrived during the previous commit; idle, a batch of
@@ -62,7 +62,7 @@ impl Record {
     }
 }
 
-type Job = (Record, oneshot::Sender<()>);
+type Job = (Record, Option<oneshot::Sender<()>>);
 
 /// The handle attempts record through; cloned into every endpoint task.
 #[derive(Debug, Clone)]
@@ -81,9 +81,16 @@ impl Recorder {
     /// the delivery's lease runs out and it is sent again with the same webhook-id).
     pub async fn record(&self, record: Record) {
         let (done, committed) = oneshot::channel();
-        if self.tx.send((record, done)).await.is_ok() {
+        if self.tx.send((record, Some(done))).await.is_ok() {
             let _ = committed.await;
         }
+    }
+
+    /// Queues `record` (waiting only while the queue is full). Until it is committed, the
+    /// delivery's lease keeps it from being claimed again; a stopping dispatcher writes its
+    /// queue before it ends.
+    pub async fn submit(&self, record: Record) {
+        let _ = self.tx.send((record, None)).await;
     }
 }
 
@@ -94,7 +101,9 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, disable_after:
         metrics::histogram!("eye_webhook_record_batch_size").record(records.len() as f64);
         write_retrying(&db, &records, disable_after).await;
         for (_, done) in batch.drain(..) {
-            let _ = done.send(());
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
         }
     }
 }
