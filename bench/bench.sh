@@ -163,7 +163,7 @@ for rate in $RATES; do
   after=$(drained); c1=$(ticks); s1=$(api_switches)
   read -r u_api u_worker u_rabbit u_pg u_total <<<"$(us_per_event "$c0" "$c1" $((after - before)))"
   # The api's context switches per stored event: the thread hops of the path, counted.
-  cs=$(awk -v a="$s0" -v b="$s1" -v n=$((after - before)) 'BEGIN {printf "%.1f", n > 0 ? (b - a) / n : 0}')
+  cs=$(awk -v a="$s0" -v b="$s1" -v n=$((after - before)) 'BEGIN {printf "%.1f", (n > 0 ? (b - a) / n : 0)}')
   limit=$(goal_ms "$rate")
   met=$(awk -v a="$achieved" -v r="$rate" -v p="$p99" -v n="$non202" -v e="$errors" -v t="$limit" \
     'BEGIN {print (n == 0 && e == 0 && p < t && a >= 0.95 * r) ? "met" : "NOT met"}')
