@@ -12,14 +12,20 @@
 #    event of each process (api, worker, rabbitmq, postgres; the load generator excluded),
 #    the worker's backlog drained before the counters are read. Up to 2,500 req/s, the
 #    broker's own floor at the same rate beside it (bench/confirm_probe.py: one persistent
-#    message at a time into a quorum queue, open-loop p99, nothing else publishing).
+#    message at a time into a quorum queue, open-loop p99, nothing else publishing), and
+#    the disk's (bench/fsync_probe.py: fdatasync of 4 KiB at 500/s, the quorum queue's WAL
+#    in miniature).
 # 4. Hold: the highest rate that met p99 < 10 ms (else the first) for HOLD_SECS, with a ledger by count
 #    (accepted vs rows). The id-by-id ledger is `make loadtest`'s.
 # 5. Scale-out on the same cores: closed loop into 1 api + 1 worker, then 2 api replicas +
 #    2 workers (one wrk per replica, half the connections each): accepted/s and stored/s.
 #
-# Knobs (environment): RATES, STEP_SECS, HOLD_SECS, SCALE_SECS (0 skips step 5), CONNS (wrk),
-# OHA_CONNS; EYE_PUBLISH_* and TOKIO_WORKER_THREADS pass through to the api.
+# Knobs (environment): RATES, STEP_SECS, HOLD_SECS (0 skips step 4), SCALE_SECS (0 skips
+# step 5), CLOSED_SECS (0 skips step 2), PROBE (0 leaves the broker's floor out), CONNS (wrk),
+# OHA_CONNS; EYE_PUBLISH_* and EYE_API_THREADS pass through to the api. For A/B runs:
+# BENCH_BIN (a directory holding eye-api, eye-worker and eye-migrate: used as is, nothing is
+# built), PROFILE=1 (perf record -e cpu-clock -g on the api during each fixed-rate step, into
+# the output dir), BENCH_OUT (the output dir; default $CARGO_TARGET_DIR/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,12 +33,15 @@ RATES=${RATES:-"100 500 1000 2500 5000 10000 15000"}
 STEP_SECS=${STEP_SECS:-10}
 HOLD_SECS=${HOLD_SECS:-30}
 SCALE_SECS=${SCALE_SECS:-15}
+CLOSED_SECS=${CLOSED_SECS:-15}
+PROBE=${PROBE:-1}
+PROFILE=${PROFILE:-0}
 OHA_CONNS=${OHA_CONNS:-256}
 CONNS=${CONNS:-128}
 PORT=${BENCH_PORT:-8100}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-BIN=$TARGET_DIR/release
-OUT=$TARGET_DIR/bench
+BIN=${BENCH_BIN:-$TARGET_DIR/release}
+OUT=${BENCH_OUT:-$TARGET_DIR/bench}
 mkdir -p "$OUT"
 
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench
@@ -51,7 +60,7 @@ if ! python3 -c 'import pika' 2>/dev/null; then
 fi
 # Messages a previous run left in the bench queue would land in the fresh database.
 rabbitmqctl -q delete_queue bench.events.ingest >/dev/null 2>&1 || true
-cargo build --release -p eye-api -p eye-worker -p eye-migrations --bins
+[ -n "${BENCH_BIN:-}" ] || cargo build --release -p eye-api -p eye-worker -p eye-migrations --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS eye_bench WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null
 
@@ -99,21 +108,27 @@ us_per_event() {
     printf "%.0f %.0f %.0f %.0f %.0f", u[1], u[2], u[3], u[4], t }'
 }
 
-echo "== closed loop: wrk -c$CONNS, 15 s each, single-event POST"
-wrk_rps() { # url connections
-  local out
-  out=$(wrk -t2 -c"$2" -d15s --latency -s bench/post.lua "$1")
-  echo "$out" >>"$OUT/wrk.txt"
-  if grep -q Non-2xx <<<"$out"; then echo "$1 answered errors: see $OUT/wrk.txt" >&2; exit 1; fi
-  awk '/Requests\/sec/ {print $2}' <<<"$out"
-}
-noop=$(wrk_rps "$HOST/bench/noop" "$CONNS")
-sleep 2
-events=$(wrk_rps "$HOST/events" "$CONNS")
-ratio=$(awk -v a="$events" -v b="$noop" 'BEGIN {printf "%.2f", a / b}')
-echo "noop (HTTP + auth + checks, nothing published): $noop req/s"
-echo "events (published, confirmed):                  $events req/s"
-echo "ratio events/noop: $ratio (goal >= 0.50)"
+# Context switches of the (first) api's threads, voluntary and not.
+api_switches() { cat /proc/"$API"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'; }
+
+ratio=- noop=- events=-
+if [ "$CLOSED_SECS" -gt 0 ]; then
+  echo "== closed loop: wrk -c$CONNS, ${CLOSED_SECS}s each, single-event POST"
+  wrk_rps() { # url connections
+    local out
+    out=$(wrk -t2 -c"$2" -d"${CLOSED_SECS}s" --latency -s bench/post.lua "$1")
+    echo "$out" >>"$OUT/wrk.txt"
+    if grep -q Non-2xx <<<"$out"; then echo "$1 answered errors: see $OUT/wrk.txt" >&2; exit 1; fi
+    awk '/Requests\/sec/ {print $2}' <<<"$out"
+  }
+  noop=$(wrk_rps "$HOST/bench/noop" "$CONNS")
+  sleep 2
+  events=$(wrk_rps "$HOST/events" "$CONNS")
+  ratio=$(awk -v a="$events" -v b="$noop" 'BEGIN {printf "%.2f", a / b}')
+  echo "noop (HTTP + auth + checks, nothing published): $noop req/s"
+  echo "events (published, confirmed):                  $events req/s"
+  echo "ratio events/noop: $ratio (goal >= 0.50)"
+fi
 
 BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post.lua)
 # Fixed-rate load with oha (a Rust load generator light enough to drive 30k req/s here;
@@ -133,43 +148,65 @@ drained >/dev/null
 echo "== warm-up: 500 req/s for 5 s (not judged)"
 oha_run 500 5 >/dev/null
 echo "== fixed rates: ${STEP_SECS}s each; CPU per stored event in microseconds (load generator excluded)"
-printf '%-7s %-8s %-7s %-7s %-8s %-9s %-6s | %5s %6s %8s %8s %6s | %s\n' rate achieved p50 p99 p999 goal errors \
-  api worker rabbitmq postgres total "broker alone p99" | tee "$OUT/fixed.txt"
+printf '%-7s %-8s %-7s %-7s %-8s %-9s %-6s | %5s %6s %8s %8s %6s | %6s | %s\n' rate achieved p50 p99 p999 goal errors \
+  api worker rabbitmq postgres total api-cs "broker alone p99 per msg/open loop" | tee "$OUT/fixed.txt"
 best=0
 for rate in $RATES; do
-  before=$(drained); c0=$(ticks)
+  before=$(drained); c0=$(ticks); s0=$(api_switches)
+  perf_pid=""
+  if [ "$PROFILE" = 1 ]; then
+    perf record -q -e cpu-clock -g -p "$API" -o "$OUT/perf.$rate.data" -- sleep "$STEP_SECS" 2>/dev/null &
+    perf_pid=$!
+  fi
   read -r achieved p50 p99 p999 ok non202 errors <<<"$(oha_run "$rate" "$STEP_SECS")"
-  after=$(drained); c1=$(ticks)
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
+  after=$(drained); c1=$(ticks); s1=$(api_switches)
   read -r u_api u_worker u_rabbit u_pg u_total <<<"$(us_per_event "$c0" "$c1" $((after - before)))"
+  # The api's context switches per stored event: the thread hops of the path, counted.
+  cs=$(awk -v a="$s0" -v b="$s1" -v n=$((after - before)) 'BEGIN {printf "%.1f", (n > 0 ? (b - a) / n : 0)}')
   limit=$(goal_ms "$rate")
   met=$(awk -v a="$achieved" -v r="$rate" -v p="$p99" -v n="$non202" -v e="$errors" -v t="$limit" \
     'BEGIN {print (n == 0 && e == 0 && p < t && a >= 0.95 * r) ? "met" : "NOT met"}')
   floor=-
-  if [ "$rate" -le 2500 ]; then
-    read -r _ _ _ _ _ floor _ _ achieved_probe <<<"$("$PY" bench/confirm_probe.py "$rate" "$STEP_SECS")"
+  if [ "$PROBE" = 1 ] && [ "$rate" -le 2500 ]; then
+    read -r _ _ per_msg _ _ floor _ _ achieved_probe <<<"$("$PY" bench/confirm_probe.py "$rate" "$STEP_SECS")"
+    # Per message / open loop: one at a time, the probe cannot go faster than one confirm
+    # round trip per message, and then its open-loop figure only says it fell behind.
+    floor="$per_msg/$floor"
     [ "$achieved_probe" -ge $((rate * 95 / 100)) ] || floor="$floor(only-$achieved_probe/s)"
   fi
-  printf '%-7s %-8s %-7s %-7s %-8s %-9s %-6s | %5s %6s %8s %8s %6s | %s\n' "$rate" "$achieved" "$p50" "$p99" \
+  printf '%-7s %-8s %-7s %-7s %-8s %-9s %-6s | %5s %6s %8s %8s %6s | %6s | %s\n' "$rate" "$achieved" "$p50" "$p99" \
     "$p999" "<${limit}:${met// /}" "$((non202 + errors))" "$u_api" "$u_worker" "$u_rabbit" "$u_pg" "$u_total" \
-    "$floor" | tee -a "$OUT/fixed.txt"
+    "$cs" "$floor" | tee -a "$OUT/fixed.txt"
   if awk -v p="$p99" -v a="$achieved" -v r="$rate" 'BEGIN {exit !(p < 10 && a >= 0.95 * r)}' &&
     [ $((non202 + errors)) -eq 0 ]; then best=$rate; fi
 done
+# The disk under the broker: a confirmed publish waits for the quorum queue's WAL fsync.
+disk_floor=-
+if [ "$PROBE" = 1 ]; then
+  disk_floor=$(python3 bench/fsync_probe.py "$OUT" "$STEP_SECS" 500)
+  echo "disk floor (in $OUT on $(df --output=source "$OUT" | tail -1); the broker's data on" \
+    "$(df --output=source /var/lib/rabbitmq 2>/dev/null | tail -1)): $disk_floor"
+fi
 if [ "$best" -eq 0 ]; then
   best=$first_rate
   echo "no rate met p99 < 10 ms; the hold (for its ledger) runs at $best req/s"
 fi
 
-echo "== hold: $best req/s for ${HOLD_SECS}s"
-before=$(drained)
-oha_run "$best" "$HOLD_SECS" >"$OUT/hold.txt"
-read -r achieved p50 p99 p999 ok non202 errors <"$OUT/hold.txt"
-stored_total=$(($(drained) - before))
-lost=$((ok > stored_total ? ok - stored_total : 0))
-extra=$((stored_total > ok ? stored_total - ok : 0))
-echo "accepted/s $achieved (asked $best), p50 $p50 ms, p99 $p99 ms, p999 $p999 ms, non-202 $non202, errors $errors"
-echo "ledger (by count): accepted=$ok stored=$stored_total lost=$lost extra=$extra" \
-  "(extra rows can only be requests cut at the deadline, published but not answered)"
+lost=0 hold_line=""
+if [ "$HOLD_SECS" -gt 0 ]; then
+  echo "== hold: $best req/s for ${HOLD_SECS}s"
+  before=$(drained)
+  oha_run "$best" "$HOLD_SECS" >"$OUT/hold.txt"
+  read -r achieved p50 p99 p999 ok non202 errors <"$OUT/hold.txt"
+  stored_total=$(($(drained) - before))
+  lost=$((ok > stored_total ? ok - stored_total : 0))
+  extra=$((stored_total > ok ? stored_total - ok : 0))
+  echo "accepted/s $achieved (asked $best), p50 $p50 ms, p99 $p99 ms, p999 $p999 ms, non-202 $non202, errors $errors"
+  hold_line="hold $best req/s ${HOLD_SECS}s: p99 $p99 ms; ledger (by count): accepted=$ok stored=$stored_total lost=$lost extra=$extra"
+  echo "ledger (by count): accepted=$ok stored=$stored_total lost=$lost extra=$extra" \
+    "(extra rows can only be requests cut at the deadline, published but not answered)"
+fi
 echo "peak RSS: api $(peak_rss_mb "$API") MB, worker $(peak_rss_mb "$WORKER") MB"
 
 scale_events_s=""
@@ -208,7 +245,9 @@ fi
 echo "== summary against issue 18's goals"
 echo "closed loop ratio events/noop: $ratio (goal >= 0.50): $events / $noop req/s"
 echo "fixed rate (p99 goal / CPU per stored event in us: api worker rabbitmq postgres total):"
-tail -n +2 "$OUT/fixed.txt" | awk '{printf "  %6s req/s: p99 %6s ms %s (broker alone %s) | %s %s %s %s = %s us\n", $1, $4, $6, $15, $9, $10, $11, $12, $13}'
+tail -n +2 "$OUT/fixed.txt" | awk '{printf "  %6s req/s: p99 %6s ms %s (broker alone %s) | %s %s %s %s = %s us | api %s switches/event\n", $1, $4, $6, $17, $9, $10, $11, $12, $13, $15}'
+echo "the disk's floor (one durable 4 KiB write at 500/s): $disk_floor"
+[ -n "$hold_line" ] && echo "$hold_line"
 [ -n "$scale_events_s" ] && echo "scale-out 1+1 -> 2+2: $scale_events_s"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)," \
   "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'); load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -18,6 +18,24 @@ use crate::store;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Threads of the api's async runtime. Default: half the cores, at least one.
+    // Measured with `make bench` on 2 cores shared with the broker, the worker and PostgreSQL
+    // (ARCHITECTURE.md, "The hot path"): one thread gave the same durable closed-loop rate
+    // (7.6-7.9k against 7.5-7.6k req/s) for 10-25 % less api CPU per event at 500-2,500/s and
+    // 40 % fewer context switches; the no-publish ceiling is lower with it (13k against 18-20k).
+    #[arg(long, env = "EYE_API_THREADS", global = true,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+impl Cli {
+    /// The runtime's worker threads: `--threads`, else half the cores (at least one).
+    pub fn runtime_threads(&self) -> usize {
+        self.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            usize::from,
+        )
+    }
 }
 
 #[derive(Debug, Subcommand)]

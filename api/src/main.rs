@@ -5,10 +5,18 @@ use eye_api::cli::{Cli, Command};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     dotenvy::dotenv().ok();
-    match eye_api::cli::run(Cli::parse().command).await? {
+    let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.runtime_threads())
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match eye_api::cli::run(cli.command).await? {
         Some(Command::Serve(settings)) => {
             eye_core::telemetry::init(&settings.telemetry)?;
             let shutdown = eye_core::shutdown::on_signal();
