@@ -166,19 +166,22 @@ async fn attempt(shared: &Shared, sub: &Subscription, delivery: Claimed, event: 
     }
     let webhook_id = eye_core::webhook::webhook_id(sub.id, delivery.event_id);
     let started_at = Utc::now();
-    let record = |status_code, latency: Duration, response, error, gone| Record {
-        subscription_id: sub.id,
-        event_id: Some(delivery.event_id),
-        webhook_id: webhook_id.clone(),
-        trigger: "delivery",
-        started_at,
-        status_code,
-        latency_ms: i32::try_from(latency.as_millis()).unwrap_or(i32::MAX),
-        response,
-        error,
-        gone,
-        outcome: "",
-        next_attempt_at: None,
+    let record = |status_code, latency: Duration, response, error, gone, next: &Next| {
+        let (outcome, next_attempt_at) = next.state();
+        Record {
+            subscription_id: sub.id,
+            event_id: Some(delivery.event_id),
+            webhook_id: webhook_id.clone(),
+            trigger: "delivery",
+            started_at,
+            status_code,
+            latency_ms: i32::try_from(latency.as_millis()).unwrap_or(i32::MAX),
+            response,
+            error,
+            gone,
+            outcome,
+            next_attempt_at,
+        }
     };
     let body = match (&delivery.payload, &event) {
         (_, Some(event)) => payload::stored(event),
@@ -186,11 +189,15 @@ async fn attempt(shared: &Shared, sub: &Subscription, delivery: Claimed, event: 
         (None, None) => {
             // Erased between its commit and its delivery: nothing to send, ever.
             let error = "the event was erased before its delivery".to_owned();
-            let skipped = record(None, Duration::ZERO, None, Some(error), false);
-            shared
-                .recorder
-                .record(skipped.with_next(&Next::Skipped))
-                .await;
+            let skipped = record(
+                None,
+                Duration::ZERO,
+                None,
+                Some(error),
+                false,
+                &Next::Skipped,
+            );
+            shared.recorder.record(skipped).await;
             return;
         }
     };
@@ -247,8 +254,8 @@ async fn attempt(shared: &Shared, sub: &Subscription, delivery: Claimed, event: 
         outcome.response,
         error.map(|e| e.replace('\0', "")),
         gone,
+        &next,
     );
-    let attempt = attempt.with_next(&next);
     if sub.fifo {
         // The next in line is claimed only once this one is no longer pending.
         shared.recorder.record(attempt).await;
