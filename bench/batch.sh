@@ -33,7 +33,7 @@ export EYE_AMQP_NAMESPACE=bench-batch EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT
 export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1))
 HOST=http://127.0.0.1:$PORT
 
-cargo build --release -p eye-api -p eye-worker -p eye-migrations --bins
+cargo build --release --workspace --bins
 cargo build --release -p eye-client --example throughput
 rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 || true
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"

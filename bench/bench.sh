@@ -24,8 +24,8 @@
 # step 5), CLOSED_SECS (0 skips step 2), PROBE (0 leaves the broker's floor out), CONNS (wrk),
 # OHA_CONNS; EYE_PUBLISH_* and EYE_API_THREADS pass through to the api. For A/B runs:
 # BENCH_BIN (a directory holding eye-api, eye-worker and eye-migrate: used as is, nothing is
-# built), PROFILE=1 (perf record -e cpu-clock -g on the api during each fixed-rate step, into
-# the output dir), BENCH_OUT (the output dir; default $CARGO_TARGET_DIR/bench).
+# built), PROFILE=1 (perf record -e cpu-clock with DWARF call chains on the api during each
+# fixed-rate step, into the output dir; `perf report --no-children -i FILE` reads one), BENCH_OUT (the output dir; default $CARGO_TARGET_DIR/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +60,7 @@ if ! python3 -c 'import pika' 2>/dev/null; then
 fi
 # Messages a previous run left in the bench queue would land in the fresh database.
 rabbitmqctl -q delete_queue bench.events.ingest >/dev/null 2>&1 || true
-[ -n "${BENCH_BIN:-}" ] || cargo build --release -p eye-api -p eye-worker -p eye-migrations --bins
+[ -n "${BENCH_BIN:-}" ] || cargo build --release --workspace --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS eye_bench WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null
 
@@ -155,7 +155,9 @@ for rate in $RATES; do
   before=$(drained); c0=$(ticks); s0=$(api_switches)
   perf_pid=""
   if [ "$PROFILE" = 1 ]; then
-    perf record -q -e cpu-clock -g -p "$API" -o "$OUT/perf.$rate.data" -- sleep "$STEP_SECS" 2>/dev/null &
+    # DWARF call chains: the release build keeps its unwind tables, not frame pointers.
+    perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$API" -o "$OUT/perf.$rate.data" \
+      -- sleep "$STEP_SECS" 2>/dev/null &
     perf_pid=$!
   fi
   read -r achieved p50 p99 p999 ok non202 errors <<<"$(oha_run "$rate" "$STEP_SECS")"

@@ -11,7 +11,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 DIR=$(mktemp -d)
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/eye_bench_fetch
 export EYE_AMQP_NAMESPACE=bench-fetch EYE_LOG=info EYE_FETCH_METRICS_ADDR=127.0.0.1:9108
-cargo build --release -p eye-fetcher -p eye-migrations --bins
+cargo build --release --workspace --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS eye_bench_fetch WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null
 python3 - "$DIR/events" "$FEED_MB" <<'PY'

@@ -27,7 +27,7 @@ export EYE_WORKER_METRICS_ADDR=127.0.0.1:$((PORT + 1)) EYE_IMPORT_POLL_MS=50
 HOST=http://127.0.0.1:$PORT
 
 if [ "$PROFILE" = release ]; then
-  cargo build --release -p eye-api -p eye-worker -p eye-migrations --bins
+  cargo build --release --workspace --bins
 else
   cargo build -p eye-api -p eye-worker -p eye-migrations --bins
 fi

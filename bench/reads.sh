@@ -22,7 +22,7 @@ export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
 export EYE_AMQP_NAMESPACE=bench-reads EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }
 if [ -z "${API_BINS:-}" ]; then
-  cargo build --release -p eye-api -p eye-migrations
+  cargo build --release --workspace --bins
   API_BINS="current=$BIN/eye-api"
 fi
 psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DB" 2>/dev/null || true

@@ -16,7 +16,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 DB=eye_bench_search${BENCH_PORT:+_$BENCH_PORT}
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
 export EYE_AMQP_NAMESPACE=bench-search-$PORT EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
-cargo build --release -p eye-api -p eye-migrations --bins
+cargo build --release --workspace --bins
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 "$BIN/eye-migrate" up >/dev/null
 psql -h 127.0.0.1 -U postgres -q "$DB" -f bench/search_seed.sql

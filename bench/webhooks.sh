@@ -34,7 +34,7 @@ HOST=http://127.0.0.1:$PORT
 RECV_BASE=$((PORT + 10))
 
 if [ "$PROFILE" = release ]; then
-  cargo build --release -p eye-api -p eye-worker -p eye-dispatcher -p eye-migrations --bins
+  cargo build --release --workspace --bins
 fi
 rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 || true
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
@@ -63,6 +63,20 @@ sleep 2
 cpu() { awk '{print $14 + $15}' "/proc/$DISPATCHER/stat"; }
 CPU0=$(cpu)
 START=$(date +%s.%N)
+# Every 10 s: the healthy endpoints' backlog (due, not yet attempted) and the table's row
+# versions (a work queue's dead versions are what slows its claims if nothing removes them).
+(
+  while sleep 10; do
+    psql -h 127.0.0.1 -U postgres -d "$DB" -At -F ' ' -c "
+      SELECT to_char(now(), 'HH24:MI:SS'),
+        (SELECT count(*) FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
+          WHERE d.status = 'pending' AND d.first_attempt_at IS NULL AND d.next_attempt_at <= now()
+            AND s.url NOT LIKE '%:$RECV_BASE/%' AND s.url NOT LIKE '%:$((RECV_BASE + 1))/%'),
+        n_live_tup, n_dead_tup, n_tup_upd, n_tup_hot_upd, autovacuum_count
+      FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'" 2>/dev/null || true
+  done
+) | awk 'BEGIN {print "time healthy_backlog live dead updates hot_updates autovacuums"} {print; fflush()}' \
+  >"$OUT/timeline.txt" & MONITOR=$!
 python3 - "$HOST" "$TOKEN" "$RATE" "$DURATION" <<'PY'
 import json, sys, time, urllib.request, uuid
 host, token, rate, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -86,6 +100,7 @@ print(f"sent {n} events in {time.monotonic() - start:.1f} s")
 PY
 sleep 5 # the last deliveries' first attempts
 END=$(date +%s.%N)
+kill $MONITOR 2>/dev/null || true
 CPU1=$(cpu)
 TICKS=$(getconf CLK_TCK)
 psql -h 127.0.0.1 -U postgres -d "$DB" -At -F ' ' <<SQL | tee "$OUT/result.txt"
@@ -100,6 +115,16 @@ SELECT kind, count(*) AS deliveries, count(ms) AS attempted,
        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p99_ms,
        round(max(ms)::numeric, 1) AS max_ms
 FROM k GROUP BY kind ORDER BY kind;
+-- The healthy endpoints' p99 per 10 s of the run (by created_at): flat while the dispatcher
+-- keeps up.
+SELECT 'healthy p99 per 10 s (ms):', string_agg(round(p99::numeric)::text, ' ' ORDER BY w) FROM (
+  SELECT w, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99 FROM (
+    SELECT floor(extract(epoch FROM d.created_at - (SELECT min(created_at) FROM webhook_deliveries))
+                 / 10) AS w,
+           extract(epoch FROM d.first_attempt_at - d.created_at) * 1000 AS ms
+    FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
+    WHERE s.url NOT LIKE '%:$RECV_BASE/%' AND s.url NOT LIKE '%:$((RECV_BASE + 1))/%') k
+  GROUP BY w) p;
 SELECT 'succeeded', count(*) FROM webhook_deliveries WHERE status = 'succeeded';
 SELECT 'attempts', count(*) FROM webhook_attempts;
 SQL
@@ -113,3 +138,5 @@ cpu = (c1 - c0) / ticks
 print(f"wall {secs:.1f} s; deliveries succeeded {ok / secs:.0f}/s; attempts {attempts / secs:.0f}/s; "
       f"dispatcher CPU {cpu:.2f} s ({cpu / secs:.2f} of a core), {cpu / max(attempts, 1) * 1e6:.0f} us per attempt")
 PY
+echo "every 10 s during the run:" | tee -a "$OUT/result.txt"
+column -t "$OUT/timeline.txt" | tee -a "$OUT/result.txt"

@@ -1,8 +1,11 @@
 //! Every query the dispatcher runs: the enabled subscriptions, claiming due deliveries of
-//! one subscription (`FOR UPDATE SKIP LOCKED`, the claim a lease: `next_attempt_at` moved
-//! past the attempt's timeout, so a dispatcher killed mid-attempt leaves a row that is due
-//! again once the lease ends), the events they carry, and giving back claims not attempted.
-//! Attempts are recorded by [`crate::recorder`].
+//! one subscription (`FOR UPDATE SKIP LOCKED`, the claim a lease: `leased_until` set past the
+//! attempt's timeout, so a dispatcher killed mid-attempt leaves a row that is due again once
+//! the lease ends), the events they carry, and giving back claims not attempted. Attempts
+//! are recorded by [`crate::recorder`], which ends the lease.
+//!
+//! The lease has a column of its own, in no index, so that a claim is a heap-only update: it
+//! adds no index entry, and its old row version is pruned from the page without a vacuum.
 
 use std::time::Duration;
 
@@ -90,18 +93,21 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, DbErr> {
     let pick = if fifo {
         "SELECT subscription_id, event_id FROM ( \
-           SELECT subscription_id, event_id, next_attempt_at FROM webhook_deliveries \
+           SELECT subscription_id, event_id, next_attempt_at, leased_until \
+           FROM webhook_deliveries \
            WHERE subscription_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1 FOR UPDATE \
-         ) head WHERE next_attempt_at <= now() AND $2 > 0"
+         ) head WHERE next_attempt_at <= now() \
+           AND (leased_until IS NULL OR leased_until <= now()) AND $2 > 0"
     } else {
         "SELECT subscription_id, event_id FROM webhook_deliveries \
          WHERE subscription_id = $1 AND status = 'pending' AND next_attempt_at <= now() \
+           AND (leased_until IS NULL OR leased_until <= now()) \
          ORDER BY next_attempt_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED"
     };
     let sql = format!(
         "WITH c AS ({pick}) \
          UPDATE webhook_deliveries d \
-            SET next_attempt_at = now() + make_interval(secs => $3) \
+            SET leased_until = now() + make_interval(secs => $3) \
            FROM c WHERE d.subscription_id = c.subscription_id AND d.event_id = c.event_id \
          RETURNING d.event_id, d.app_id, d.kind, d.payload::text AS payload, d.attempts, \
                    d.created_at"
@@ -153,7 +159,7 @@ pub async fn release(
         return Ok(());
     }
     db.execute_raw(stmt(
-        "UPDATE webhook_deliveries SET next_attempt_at = now() \
+        "UPDATE webhook_deliveries SET leased_until = NULL \
          WHERE subscription_id = $1 AND event_id = ANY($2) AND status = 'pending'",
         vec![subscription.into(), events.into()],
     ))

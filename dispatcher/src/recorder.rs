@@ -173,7 +173,8 @@ h AS ( \
   RETURNING 1), \
 d AS ( \
   UPDATE webhook_deliveries d SET status = x.outcome, attempts = d.attempts + 1, \
-    next_attempt_at = COALESCE(x.next_attempt_at, d.next_attempt_at), last_error = x.error, \
+    next_attempt_at = COALESCE(x.next_attempt_at, d.next_attempt_at), leased_until = NULL, \
+    last_error = x.error, \
     first_attempt_at = COALESCE(d.first_attempt_at, x.started_at) \
   FROM x WHERE d.subscription_id = x.subscription_id AND d.event_id = x.event_id \
   RETURNING 1) \

@@ -21,6 +21,7 @@ mod m20261203_230000_json_records;
 mod m20261203_233000_partitioned_events;
 mod m20261203_235000_erasure_console;
 mod m20261204_050000_webhook_deliveries_seq;
+mod m20261204_060000_webhook_leases;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_233000_partitioned_events::Migration),
             Box::new(m20261203_235000_erasure_console::Migration),
             Box::new(m20261204_050000_webhook_deliveries_seq::Migration),
+            Box::new(m20261204_060000_webhook_leases::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! The dispatcher's own mechanics (issue 15): claims made one round ahead of the attempts in
 //! flight are leases that a stopping dispatcher gives back, and attempts recorded in batches
-//! by the recorder each leave exactly one attempt row and one final state per delivery.
+//! by the recorder each leave exactly one attempt row and one final state per delivery. A
+//! claim's lease is a heap-only update (no index entry, no row version left for a vacuum).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -61,7 +62,7 @@ async fn claims_ahead_are_given_back_on_stop_and_batched_records_stay_exact() {
     assert_eq!(receiver.wait_for(2, WITHIN).await.len(), 2);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let leased = "SELECT count(*) FROM webhook_deliveries \
-                  WHERE status = 'pending' AND next_attempt_at > now() + interval '3 seconds'";
+                  WHERE status = 'pending' AND leased_until > now() + interval '3 seconds'";
     assert_eq!(
         count(&env, leased).await,
         4,
@@ -98,8 +99,19 @@ async fn claims_ahead_are_given_back_on_stop_and_batched_records_stay_exact() {
         "no claim left held by a lease"
     );
     assert_eq!(
-        count(&env, "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()").await,
+        count(&env, "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now() AND leased_until IS NULL").await,
         4
+    );
+    // The 4 claims and the 2 give-backs only moved the lease: heap-only updates. (The stopped
+    // dispatcher's connections have flushed their statistics as they closed.)
+    let hot = "SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while count(&env, hot).await < 6 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        count(&env, hot).await >= 6,
+        "claims and give-backs are heap-only updates"
     );
 
     // A fresh dispatcher with a fast receiver delivers the rest; many attempts end at once, so
