@@ -44,7 +44,7 @@ python3 bench/webhook_receivers.py "$RECV_BASE" >"$OUT/receivers.log" 2>&1 & REC
 "$BIN/eye-worker" >"$OUT/worker.log" 2>&1 & WORKER=$!
 DISPATCHER=
 cleanup() {
-  kill $API $WORKER $RECV ${DISPATCHER:-} 2>/dev/null || true
+  kill $API $WORKER $RECV ${DISPATCHER:-} ${MONITOR:-} 2>/dev/null || true
   rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.ingest" >/dev/null 2>&1 || true
   rabbitmqctl -q delete_queue "$EYE_AMQP_NAMESPACE.events.poison" >/dev/null 2>&1 || true
 }
@@ -65,7 +65,8 @@ CPU0=$(cpu)
 START=$(date +%s.%N)
 # Every 10 s: the healthy endpoints' backlog (due, not yet attempted) and the table's row
 # versions (a work queue's dead versions are what slows its claims if nothing removes them).
-(
+monitor() {
+  echo "time healthy_backlog live dead updates hot_updates autovacuums"
   while sleep 10; do
     psql -h 127.0.0.1 -U postgres -d "$DB" -At -F ' ' -c "
       SELECT to_char(now(), 'HH24:MI:SS'),
@@ -73,10 +74,11 @@ START=$(date +%s.%N)
           WHERE d.status = 'pending' AND d.first_attempt_at IS NULL AND d.next_attempt_at <= now()
             AND s.url NOT LIKE '%:$RECV_BASE/%' AND s.url NOT LIKE '%:$((RECV_BASE + 1))/%'),
         n_live_tup, n_dead_tup, n_tup_upd, n_tup_hot_upd, autovacuum_count
-      FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'" 2>/dev/null || true
+      FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'" || true
   done
-) | awk 'BEGIN {print "time healthy_backlog live dead updates hot_updates autovacuums"} {print; fflush()}' \
-  >"$OUT/timeline.txt" & MONITOR=$!
+}
+# Written straight to its file (not through a pipe), so stopping it leaves no writer behind.
+monitor >"$OUT/timeline.txt" 2>/dev/null & MONITOR=$!
 python3 - "$HOST" "$TOKEN" "$RATE" "$DURATION" <<'PY'
 import json, sys, time, urllib.request, uuid
 host, token, rate, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

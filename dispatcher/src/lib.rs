@@ -12,6 +12,7 @@ pub mod recorder;
 pub mod schedule;
 pub mod sender;
 pub mod settings;
+pub mod upkeep;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub struct Dispatcher {
     shared: Arc<Shared>,
     refresh: Duration,
     recorder: tokio::task::JoinHandle<()>,
+    /// Vacuum `webhook_deliveries` past this many dead rows, checked this often (0: never).
+    vacuum: (u64, Duration),
 }
 
 /// A running endpoint task and how to reach it.
@@ -62,6 +65,10 @@ impl Dispatcher {
             }),
             refresh: Duration::from_millis(settings.refresh_ms),
             recorder: recording,
+            vacuum: (
+                settings.vacuum_dead_rows,
+                Duration::from_millis(settings.vacuum_check_ms),
+            ),
         })
     }
 
@@ -70,6 +77,15 @@ impl Dispatcher {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let mut running: HashMap<Uuid, Running> = HashMap::new();
         let mut tasks = JoinSet::new();
+        let (dead_rows, every) = self.vacuum;
+        let upkeep = (dead_rows > 0).then(|| {
+            tokio::spawn(upkeep::run(
+                self.shared.db.clone(),
+                every,
+                dead_rows,
+                shutdown.clone(),
+            ))
+        });
         while !shutdown.is_cancelled() {
             match outbox::subscriptions(&self.shared.db).await {
                 Ok(subscriptions) => {
@@ -113,6 +129,9 @@ impl Dispatcher {
             }
         }
         while tasks.join_next().await.is_some() {}
+        if let Some(upkeep) = upkeep {
+            let _ = upkeep.await;
+        }
         // The last handle goes with `shared`; the recorder then writes what is queued and ends.
         drop(self.shared);
         let _ = self.recorder.await;

@@ -58,6 +58,18 @@ pub struct DispatcherSettings {
     #[arg(long = "webhook-refresh-ms", env = "EYE_WEBHOOK_REFRESH_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub refresh_ms: u64,
+    /// Vacuum `webhook_deliveries` once this many dead row versions are counted (0: leave
+    /// it to autovacuum alone). See `upkeep`.
+    #[arg(
+        long = "webhook-vacuum-dead-rows",
+        env = "EYE_WEBHOOK_VACUUM_DEAD_ROWS",
+        default_value_t = 20_000
+    )]
+    pub vacuum_dead_rows: u64,
+    /// Milliseconds between looks at `webhook_deliveries`' dead row count.
+    #[arg(long = "webhook-vacuum-check-ms", env = "EYE_WEBHOOK_VACUUM_CHECK_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub vacuum_check_ms: u64,
 }
 
 impl DispatcherSettings {

@@ -148,3 +148,62 @@ async fn claims_ahead_are_given_back_on_stop_and_batched_records_stay_exact() {
     let body: Value = got[0].json();
     assert_eq!(body["type"], "event.stored");
 }
+
+/// `webhook_deliveries` churns like a work queue; the dispatcher vacuums it once the
+/// statistics count `--webhook-vacuum-dead-rows` dead versions (autovacuum may be off, as it
+/// is on the project's VM), and the deliveries are untouched by it.
+#[tokio::test]
+async fn the_dispatcher_vacuums_its_queue_table_past_the_dead_row_count() {
+    let env = TestEnv::new().await;
+    let api = env
+        .spawn_api_with(&["--webhook-allow-nets", "127.0.0.1/32"])
+        .await;
+    api.wait_ready(Duration::from_secs(15)).await;
+    let _worker = env.spawn_worker_with(&["--webhook-refresh-ms", "50"]).await;
+    let receiver = Receiver::start().await;
+    let response = api
+        .client
+        .post(api.url("/webhooks"))
+        .bearer_auth(token())
+        .json(&json!({"url": receiver.url("/hook")}))
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(response.status(), 201);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        let response = api.post_event_as(&token(), &seed_event()).await;
+        assert_eq!(response.status(), 202);
+    }
+    env.wait_for_events(5, WITHIN).await;
+    let vacuums =
+        "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'";
+    assert_eq!(count(&env, vacuums).await, 0, "nothing vacuumed it yet");
+
+    let dispatcher = env
+        .spawn_dispatcher_with(&[
+            "--webhook-vacuum-dead-rows",
+            "5",
+            "--webhook-vacuum-check-ms",
+            "200",
+        ])
+        .await;
+    assert_eq!(receiver.wait_for(5, WITHIN).await.len(), 5);
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while count(&env, vacuums).await == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    dispatcher.stop().await;
+    assert!(
+        count(&env, vacuums).await >= 1,
+        "vacuumed once 5 dead versions were counted"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded' AND attempts = 1"
+        )
+        .await,
+        5
+    );
+}
