@@ -65,16 +65,21 @@ CPU0=$(cpu)
 START=$(date +%s.%N)
 # Every 10 s: the healthy endpoints' backlog (due, not yet attempted) and the table's row
 # versions (a work queue's dead versions are what slows its claims if nothing removes them).
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 monitor() {
-  echo "time healthy_backlog live dead updates hot_updates autovacuums"
+  echo "time healthy_backlog live dead updates hot_updates autovacuums cpu_busy_%"
+  read -r b0 t0 <<<"$(busy)"
   while sleep 10; do
+    read -r b1 t1 <<<"$(busy)"
+    pct=$(( (b1 - b0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1) )); b0=$b1 t0=$t1
     psql -h 127.0.0.1 -U postgres -d "$DB" -At -F ' ' -c "
       SELECT to_char(now(), 'HH24:MI:SS'),
         (SELECT count(*) FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
           WHERE d.status = 'pending' AND d.first_attempt_at IS NULL AND d.next_attempt_at <= now()
             AND s.url NOT LIKE '%:$RECV_BASE/%' AND s.url NOT LIKE '%:$((RECV_BASE + 1))/%'),
         n_live_tup, n_dead_tup, n_tup_upd, n_tup_hot_upd, autovacuum_count
-      FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'" || true
+      FROM pg_stat_user_tables WHERE relname = 'webhook_deliveries'" | tr '\n' ' ' || true
+    echo "$pct"
   done
 }
 # Written straight to its file (not through a pipe), so stopping it leaves no writer behind.

@@ -149,12 +149,28 @@ async fn claims_ahead_are_given_back_on_stop_and_batched_records_stay_exact() {
     assert_eq!(body["type"], "event.stored");
 }
 
-/// `webhook_deliveries` churns like a work queue; the dispatcher vacuums it once the
-/// statistics count `--webhook-vacuum-dead-rows` dead versions (autovacuum may be off, as it
-/// is on the project's VM), and the deliveries are untouched by it.
+/// `webhook_deliveries` churns like a work queue: the dispatcher plans each statement for its
+/// parameters (no generic plan cached while the table was small) and vacuums the table once
+/// the statistics count `--webhook-vacuum-dead-rows` dead versions (autovacuum may be off, as
+/// it is on the project's VM); the deliveries are untouched by it.
 #[tokio::test]
 async fn the_dispatcher_vacuums_its_queue_table_past_the_dead_row_count() {
     let env = TestEnv::new().await;
+    let pool = eye_dispatcher::database(&env.dispatcher_settings(&[]))
+        .await
+        .expect("pool");
+    let mode = pool
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('plan_cache_mode')",
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get_by_index::<String>(0)
+        .expect("setting");
+    assert_eq!(mode, "force_custom_plan");
+
     let api = env
         .spawn_api_with(&["--webhook-allow-nets", "127.0.0.1/32"])
         .await;
