@@ -17,8 +17,11 @@ SECS=${SECS:-20}
 CONNS=${CONNS:-8}
 ROUNDS=${ROUNDS:-1}
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
-# Capacity is measured here, not quotas (README: rate limits).
+# Capacity is measured here, not quotas (README: rate limits), and every connection's read
+# runs (past EYE_READ_CONCURRENCY a read is refused at once with 503 busy, which would mix
+# fast refusals into the latencies).
 export EYE_RATE_LIMIT_PER_SEC=100000000 EYE_RATE_LIMIT_BURST=100000000
+export EYE_READ_CONCURRENCY=$CONNS EYE_DATABASE_MAX_CONNECTIONS=$((CONNS + 2))
 export EYE_AMQP_NAMESPACE=bench-reads EYE_LOG=warn EYE_HTTP_ADDR=127.0.0.1:$PORT EYE_METRICS_ADDR=127.0.0.1:0
 command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y wrk >/dev/null; }
 if [ -z "${API_BINS:-}" ]; then
